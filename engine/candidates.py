@@ -1,0 +1,96 @@
+"""Where candidate items come from. Each source explains every item it proposes.
+
+A source is a function ``(profile, world, limit) -> list[Candidate]``; scores
+are in [0, 1] within a source, best first. ``profile`` is None for a user the
+engine has never seen (cold start).
+
+>>> from engine.events import CatalogItem
+>>> w = World()
+>>> w.set_item(CatalogItem("b", category="shoes"))
+>>> w.set_neighbours("a", 2.0, (2.0, 0.0), [("b", 0.5)])
+>>> w.set_neighbours("b", 1.0, (1.0, 0.0), [("a", 0.5)])
+>>> p = Profile("u", recent=[["a", 1.0, 0.0]], category={"shoes": 1.0})
+>>> co_occurrence(p, w, 5)
+[Candidate(item_id='b', score=1.0, source='co_occurrence', reason='often viewed together with a')]
+>>> [c.item_id for c in category_affinity(p, w, 5)], [c.item_id for c in trending(None, w, 5)]
+(['b'], ['a', 'b'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.profiles import Profile, interest_shares
+from engine.world import World
+
+__all__ = ["SOURCES", "Candidate", "Source", "category_affinity", "co_occurrence", "trending"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    item_id: str
+    score: float
+    source: str
+    reason: str
+
+
+Source = Callable[[Profile | None, World, int], list[Candidate]]
+
+
+def _normalised(scores: dict[str, float], reasons: dict[str, str], source: str,
+                limit: int) -> list[Candidate]:
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    if not ranked or ranked[0][1] <= 0:
+        return []
+    best = ranked[0][1]
+    return [Candidate(item, round(score / best, 6), source, reasons[item])
+            for item, score in ranked if score > 0]
+
+
+def co_occurrence(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
+    """Neighbours of the user's recent items, the most recent and strongest counting most."""
+    if profile is None:
+        return []
+    scores: dict[str, float] = {}
+    best_contribution: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    for rank, (seed, weight, _ts) in enumerate(profile.recent):
+        seed_weight = weight / (1.0 + rank)
+        verb = "bought" if weight >= 8.0 else "viewed"
+        for item, similarity in world.neighbours(seed):
+            contribution = seed_weight * similarity
+            scores[item] = scores.get(item, 0.0) + contribution
+            if contribution > best_contribution.get(item, 0.0):
+                best_contribution[item] = contribution
+                reasons[item] = f"often {verb} together with {seed}"
+    return _normalised(scores, reasons, "co_occurrence", limit)
+
+
+def category_affinity(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
+    """Popular items of the categories the user is most interested in."""
+    if profile is None:
+        return []
+    scores: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    for category, share in interest_shares(profile.category, top=3).items():
+        for item, popularity in world.trending_in(category, limit):
+            score = share * popularity
+            if score > scores.get(item, 0.0):
+                scores[item] = score
+                reasons[item] = f"popular in {category}, which you like"
+    return _normalised(scores, reasons, "category", limit)
+
+
+def trending(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
+    """The most popular items right now (event time): for everyone, and cold start."""
+    return [Candidate(item, score, "trending", "trending now")
+            for item, score in world.trending(limit)]
+
+
+#: Every source, by name, in the order their reasons are preferred.
+SOURCES: dict[str, Source] = {
+    "co_occurrence": co_occurrence,
+    "category": category_affinity,
+    "trending": trending,
+}

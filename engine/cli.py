@@ -1,0 +1,126 @@
+"""The ``engine`` command. Settings are read once, here, from ``ENGINE_*`` variables."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from engine.errors import EngineError
+from engine.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except EngineError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _friendly_errors(fun: F) -> F:
+    """Turn the engine's own errors into a one-line message and exit code 1."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fun(*args, **kwargs)
+        except EngineError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    wrapper.__name__ = fun.__name__
+    wrapper.__doc__ = fun.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="personalization-engine")
+def main() -> None:
+    """A streaming, real-time personalization engine on Kafka.
+
+    Configuration comes from ENGINE_* environment variables (see the README).
+    """
+
+
+@main.command()
+@click.option("--port", default=9092, show_default=True, help="port on 127.0.0.1 (0: any)")
+@_friendly_errors
+def broker(port: int) -> None:
+    """Run an embedded Kafka-compatible broker (Tansu, in memory, on loopback) until Ctrl-C."""
+    from engine.stream.broker import EmbeddedBroker
+
+    with EmbeddedBroker(port=port) as running:
+        click.echo(f"broker listening on {running.url}  (ENGINE_BROKER={running.url})")
+        click.echo("memory storage only: everything is lost when it stops. Ctrl-C to stop.")
+        _wait_for_interrupt()
+
+
+@main.group()
+def topics() -> None:
+    """Manage the engine's topics (defined in topics/)."""
+
+
+@topics.command("create")
+@_friendly_errors
+def topics_create() -> None:
+    """Create every topic from topics/ (idempotent; fails on a wrong partition count)."""
+    from engine.stream.admin import create_topics
+
+    for name, status in asyncio.run(create_topics(_settings())):
+        click.echo(f"{status:8} {name}")
+
+
+@main.command()
+@_friendly_errors
+def worker() -> None:
+    """Run a stream worker (any number of them, on any hosts)."""
+    from engine.stream.worker import run_worker
+
+    run_worker(_settings())
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--rate", type=float, default=None, help="events per second (default: no limit)")
+@click.option("--limit", type=int, default=None, help="stop after this many events")
+@_friendly_errors
+def replay(path: Path, rate: float | None, limit: int | None) -> None:
+    """Produce a dataset (REES46 CSV, YOOCHOOSE TSV or JSON Lines) into the input topics."""
+    from engine.stream.replay import replay as run_replay
+
+    stats = asyncio.run(run_replay(_settings(), path, rate=rate, limit=limit))
+    click.echo(f"replayed {stats.events} events and {stats.catalog_items} catalog items "
+               f"in {stats.seconds:.1f} s")
+
+
+@main.command()
+@click.option("--users", default=3, show_default=True, help="how many users' lists to show")
+@click.option("--exit-after", is_flag=True, help="stop after showing the lists (no Ctrl-C wait)")
+@_friendly_errors
+def demo(users: int, exit_after: bool) -> None:
+    """Broker + topics + worker + replay of a bundled REES46 sample, then show recommendations."""
+    from engine.stream.demo import run_demo
+
+    run_demo(_settings(), users=users, wait=not exit_after)
+
+
+def _wait_for_interrupt() -> None:
+    """Block until Ctrl-C or SIGTERM; either unwinds normally, so ``with`` blocks clean up."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

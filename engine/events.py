@@ -1,0 +1,193 @@
+"""Decode and validate input records; derive stable event ids.
+
+The JSON Schemas come from ``topics/`` and are checked by :mod:`jsonschema`;
+this module only adds what a schema cannot say (size, UTF-8, time parsing,
+derived ids). Every failure is an :class:`~engine.errors.InvalidRecord`
+whose message is the dead-letter reason.
+
+>>> e = decode_event(b'{"user_id": "u1", "item_id": "i1", "type": "view", "ts": 10}', 1000)
+>>> e.user_id, e.item_id, e.type, e.ts, e.event_id.startswith("d-")
+('u1', 'i1', 'view', 10.0, True)
+>>> decode_event(b'{"item_id": "i1", "type": "view", "ts": 10}', 1000)
+Traceback (most recent call last):
+...
+engine.errors.InvalidRecord: missing field user_id
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+import orjson
+
+from engine.errors import InvalidRecord
+from engine.topics import load_definitions
+
+__all__ = [
+    "EVENT_TYPES",
+    "CatalogItem",
+    "Event",
+    "decode_event",
+    "decode_item",
+    "derive_event_id",
+    "parse_ts",
+]
+
+EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "rating", "forget_user")
+_MAX_REASON = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A validated clickstream event. Personal-data fields never get this far."""
+
+    event_id: str
+    user_id: str
+    item_id: str | None
+    type: str
+    ts: float
+    value: float | None = None
+    rec_id: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogItem:
+    """A validated catalog item."""
+
+    item_id: str
+    title: str | None = None
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    price: float | None = None
+    available: bool = True
+    brand: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "title": self.title,
+            "category": self.category,
+            "tags": list(self.tags),
+            "price": self.price,
+            "available": self.available,
+            "brand": self.brand,
+        }
+
+
+@functools.cache
+def _validator(role: str) -> jsonschema.protocols.Validator:
+    schema = load_definitions()[role].schema
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def _reason(error: jsonschema.ValidationError) -> str:
+    """A short reason: ``missing field x``, ``field ts: ...``."""
+    if error.validator == "required":
+        missing = str(error.message).split("'")[1] if "'" in error.message else error.message
+        prefix = ".".join(str(p) for p in error.absolute_path)
+        return f"missing field {prefix + '.' if prefix else ''}{missing}"
+    where = ".".join(str(p) for p in error.absolute_path) or "record"
+    message = error.message
+    if where == "ts":
+        message = f"expected epoch seconds (number) or an ISO-8601 string, got {error.instance!r}"
+    return f"field {where}: {message}"
+
+
+def _load_object(raw: bytes | None, max_bytes: int, what: str) -> Mapping[str, Any]:
+    if raw is None:
+        raise InvalidRecord(f"empty {what}: the record has no value")
+    if len(raw) > max_bytes:
+        raise InvalidRecord(f"oversize {what}: {len(raw)} bytes > limit {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRecord(f"bad bytes: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecord(f"not JSON: {exc}"[:_MAX_REASON]) from exc
+    if not isinstance(data, dict):
+        raise InvalidRecord(f"not a JSON object: got {type(data).__name__}")
+    return data
+
+
+def _validate(role: str, data: Mapping[str, Any]) -> None:
+    error = jsonschema.exceptions.best_match(_validator(role).iter_errors(data))
+    if error is not None:
+        raise InvalidRecord(_reason(error)[:_MAX_REASON])
+
+
+def parse_ts(value: float | int | str) -> float:
+    """Epoch seconds from a number or an ISO-8601 string (naive means UTC).
+
+    >>> parse_ts("2019-10-01T00:00:00Z"), parse_ts(5)
+    (1569888000.0, 5.0)
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+        except ValueError as exc:
+            raise InvalidRecord(f"field ts: not an ISO-8601 time: {value!r}") from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        ts = parsed.timestamp()
+    else:
+        ts = float(value)
+    if not math.isfinite(ts) or ts < 0:
+        raise InvalidRecord(f"field ts: not a valid time: {value!r}")
+    return ts
+
+
+def derive_event_id(data: Mapping[str, Any]) -> str:
+    """A stable id from an event's content: the same event always gets the same id."""
+    content = [data.get(k) for k in ("user_id", "item_id", "type", "ts", "value", "rec_id")]
+    digest = hashlib.blake2b(orjson.dumps(content), digest_size=10).hexdigest()
+    return f"d-{digest}"
+
+
+def decode_event(raw: bytes | None, max_bytes: int) -> Event:
+    """Decode and validate one clickstream record."""
+    data = _load_object(raw, max_bytes, "event")
+    _validate("clickstream", data)
+    value = data.get("value")
+    if value is not None and not math.isfinite(value):
+        raise InvalidRecord("field value: not a finite number")
+    return Event(
+        event_id=data.get("event_id") or derive_event_id(data),
+        user_id=data["user_id"],
+        item_id=data.get("item_id"),
+        type=data["type"],
+        ts=parse_ts(data["ts"]),
+        value=None if value is None else float(value),
+        rec_id=data.get("rec_id"),
+        session_id=data.get("session_id"),
+    )
+
+
+def decode_item(raw: bytes, max_bytes: int) -> CatalogItem:
+    """Decode and validate one catalog record (a tombstone is handled by the caller)."""
+    data = _load_object(raw, max_bytes, "catalog item")
+    _validate("catalog", data)
+    attributes = data.get("attributes") or {}
+    brand = attributes.get("brand")
+    price = data.get("price")
+    return CatalogItem(
+        item_id=data["item_id"],
+        title=data.get("title"),
+        category=data.get("category") or None,
+        tags=tuple(dict.fromkeys(data.get("tags") or ())),
+        price=None if price is None else float(price),
+        available=data.get("available") is not False,
+        brand=brand if isinstance(brand, str) and brand else None,
+    )

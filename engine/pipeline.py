@@ -1,0 +1,189 @@
+"""The whole flow for one event, pure: dedup, profile update, item evidence, list.
+
+The stream layer loads the user's profile, calls :func:`handle_event`, stores
+the profile it returns, forwards the item evidence to the item side, and
+publishes :func:`recommend`'s list when the outcome says so. Evaluation calls
+the same functions in-process.
+
+>>> config = EngineConfig()
+>>> world = World()
+>>> e = Event("e1", "u1", "i1", "view", 50.0)
+>>> out = handle_event(None, e, world, config, position=(0, 7))
+>>> out.status, out.publish, out.profile.counts["view"]
+('applied', True, 1)
+>>> handle_event(out.profile, e, world, config, position=(0, 8)).status
+'duplicate'
+>>> handle_event(out.profile, Event("e2", "u1", "i2", "view", 51.0), world, config, (0, 7)).status
+'duplicate'
+>>> recommend(out.profile, "u1", world, config, trigger_event_id="e1", now=60.0)["items"]
+[]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine import __version__
+from engine.candidates import SOURCES, Candidate
+from engine.events import Event
+from engine.profiles import ItemFacts, PairUpdate, Profile, ProfileLimits, apply_event
+from engine.ranking import DEFAULT_WEIGHTS, blend
+from engine.settings import Settings, Variant
+from engine.similarity import RowLimits
+from engine.world import World
+
+__all__ = ["EngineConfig", "EventOutcome", "assign_variant", "handle_event", "recommend"]
+
+Status = Literal["applied", "duplicate", "forgotten"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The pure core's configuration, derived from the settings."""
+
+    profile_limits: ProfileLimits = field(default_factory=ProfileLimits)
+    row_limits: RowLimits = field(default_factory=RowLimits)
+    top_n: int = 10
+    neighbours: int = 50
+    pool: int = 100  # candidates taken from each source
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    variants: tuple[Variant, ...] = (Variant("learned", 1.0),)
+    refresh_interval: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        return cls(
+            profile_limits=ProfileLimits(
+                recent_items=settings.recent_items,
+                cooccurrence_window=settings.cooccurrence_window,
+                dedup_horizon=settings.dedup_horizon,
+                half_life=settings.interest_half_life,
+                rating_min=settings.rating_min,
+                rating_max=settings.rating_max,
+            ),
+            row_limits=RowLimits(half_life=settings.trending_half_life),
+            top_n=settings.top_n,
+            neighbours=settings.neighbours,
+            variants=settings.variants,
+            refresh_interval=settings.refresh_interval,
+        )
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    profile: Profile | None  # None: the user is forgotten
+    status: Status
+    pairs: PairUpdate | None = None  # evidence for the item side
+    publish: bool = False  # a refreshed list is due
+
+
+def _is_redelivery(profile: Profile, event: Event, position: tuple[int, int] | None) -> bool:
+    if profile.has_seen(event.event_id):
+        return True
+    if position is None:
+        return False
+    partition, offset = position
+    return offset <= profile.offsets.get(str(partition), -1)
+
+
+def handle_event(
+    profile: Profile | None,
+    event: Event,
+    world: World,
+    config: EngineConfig,
+    position: tuple[int, int] | None = None,
+) -> EventOutcome:
+    """Apply one validated event read at ``position`` (partition, offset) to the user's profile.
+
+    Takes ownership of ``profile``. A repeated event id, or an input offset
+    already applied, is a duplicate and changes nothing.
+    """
+    if event.type == "forget_user":
+        return EventOutcome(None, "forgotten", publish=profile is not None)
+    if profile is not None and _is_redelivery(profile, event, position):
+        return EventOutcome(profile, "duplicate")
+    item = world.item(event.item_id) if event.item_id else None
+    facts = ItemFacts(item.category, item.tags) if item else ItemFacts()
+    profile, pairs = apply_event(profile, event, facts, config.profile_limits)
+    if position is not None:
+        profile.offsets[str(position[0])] = position[1]
+    publish = config.refresh_interval <= 0 or (
+        profile.published_ts is None or event.ts - profile.published_ts >= config.refresh_interval
+    )
+    if publish:
+        profile.published_ts = event.ts
+    return EventOutcome(profile, "applied", pairs, publish)
+
+
+def assign_variant(user_id: str, variants: tuple[Variant, ...]) -> str:
+    """A stable A/B bucket for a user, by the variants' weights.
+
+    >>> assign_variant("u42", (Variant("learned", 1.0),))
+    'learned'
+    """
+    digest = hashlib.blake2b(user_id.encode(), digest_size=8).digest()
+    point = int.from_bytes(digest, "big") / 2**64 * sum(v.weight for v in variants)
+    for variant in variants:
+        point -= variant.weight
+        if point < 0:
+            return variant.name
+    return variants[-1].name
+
+
+def recommend(
+    profile: Profile | None,
+    user_id: str,
+    world: World,
+    config: EngineConfig,
+    *,
+    trigger_event_id: str | None,
+    now: float,
+    n: int | None = None,
+    category: str | None = None,
+) -> dict[str, Any]:
+    """The user's recommendation list in the contract's format (cold start when no profile)."""
+    n = n or config.top_n
+    candidates = {name: source(profile, world, config.pool) for name, source in SOURCES.items()}
+    if category is not None:
+        candidates["in_category"] = [
+            Candidate(item, score, "in_category", f"popular in {category}")
+            for item, score in world.trending_in(category, config.pool)
+        ]
+    exclude = set(profile.purchased) if profile else set()
+    if profile and profile.recent:
+        exclude.add(profile.recent[0][0])  # what the user is looking at right now
+
+    def allowed(item_id: str) -> bool:
+        if not world.is_recommendable(item_id):
+            return False
+        if category is None:
+            return True
+        item = world.item(item_id)
+        return item is not None and item.category is not None and (
+            item.category == category or item.category.startswith(category + "/")
+        )
+
+    weights = {**config.weights, "in_category": 0.05}
+    items = [r.to_dict() for r in blend(candidates, exclude, allowed, weights, n)]
+    fingerprint = _list_fingerprint(user_id, trigger_event_id, items)
+    return {
+        "user_id": user_id,
+        "rec_id": f"r-{fingerprint}",
+        "generated_at": now,
+        "trigger_event_id": trigger_event_id,
+        "items": items,
+        "model": {
+            "version": __version__,
+            "strategy": "blend",
+            "variant": assign_variant(user_id, config.variants),
+        },
+    }
+
+
+def _list_fingerprint(user_id: str, trigger: str | None, items: list[dict[str, Any]]) -> str:
+    """A short stable id of a served list: the same list for the same trigger, the same id."""
+    text = "\x1f".join([user_id, trigger or "", *(str(i["item_id"]) for i in items)])
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()

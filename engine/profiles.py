@@ -1,0 +1,214 @@
+"""User profiles: counts, decayed interests, recent and purchased items, dedup.
+
+A profile is the whole per-user state, so that one table write stores the
+profile, the ids of the events it has applied (the dedup horizon) and the last
+input offset applied, atomically: a redelivered or repeated event is never
+counted twice.
+
+Interests decay by **event time**: each value is stored as of ``interest_ts``
+and contributions of events older than that are discounted instead, so the
+result does not depend on the order events arrive in.
+
+>>> limits = ProfileLimits()
+>>> p, _ = apply_event(None, Event("e1", "u1", "i1", "view", 100.0), ItemFacts("shoes"), limits)
+>>> p, pairs = apply_event(p, Event("e2", "u1", "i2", "purchase", 160.0), ItemFacts(), limits)
+>>> p.counts["purchase"], p.recent_item_ids(), interest_shares(p.category)
+(1, ['i2', 'i1'], {'shoes': 1.0})
+>>> pairs
+PairUpdate(item_id='i2', gain=8.0, partners=(('i1', 1.0),), ts=160.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.events import EVENT_TYPES, Event
+
+__all__ = [
+    "EVENT_WEIGHTS",
+    "ItemFacts",
+    "PairUpdate",
+    "Profile",
+    "ProfileLimits",
+    "apply_event",
+    "event_weight",
+    "interest_shares",
+]
+
+#: How much an interaction says about a user's taste (view < click < cart < purchase).
+EVENT_WEIGHTS = {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0}
+_COUNTED = tuple(t for t in EVENT_TYPES if t != "forget_user")
+
+
+@dataclass(frozen=True)
+class ProfileLimits:
+    """Bounds and constants of profile updates (from the settings)."""
+
+    recent_items: int = 20
+    cooccurrence_window: int = 5
+    purchased_items: int = 200
+    categories: int = 50
+    tags: int = 100
+    dedup_horizon: int = 1000
+    half_life: float = 7 * 86400.0
+    rating_min: float = 1.0
+    rating_max: float = 5.0
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """What a profile update needs to know of the item (from the catalog)."""
+
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PairUpdate:
+    """Evidence from one interaction for the item side (co-occurrence, popularity).
+
+    ``gain`` is what the interaction adds beyond the user's earlier, weaker
+    interactions with the same item, so that viewing an item ten times does not
+    count ten times. ``partners`` are the user's other recent items with the
+    user's weight for each; the pair counts ``min(gain, partner weight)``.
+    """
+
+    item_id: str
+    gain: float
+    partners: tuple[tuple[str, float], ...]
+    ts: float
+
+
+def event_weight(event_type: str, value: float | None, limits: ProfileLimits) -> float:
+    """Signed strength of an interaction; a low rating is negative evidence.
+
+    >>> event_weight("purchase", None, ProfileLimits()), event_weight("rating", 1, ProfileLimits())
+    (8.0, -4.0)
+    """
+    if event_type == "rating":
+        middle = (limits.rating_min + limits.rating_max) / 2
+        half_range = (limits.rating_max - limits.rating_min) / 2
+        clipped = min(max(value or middle, limits.rating_min), limits.rating_max)
+        return 4.0 * (clipped - middle) / half_range
+    return EVENT_WEIGHTS.get(event_type, 0.0)
+
+
+@dataclass(slots=True)
+class Profile:
+    """All the engine keeps about one user. ``recent`` holds ``[item, weight, ts]``."""
+
+    user_id: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED, 0))
+    category: dict[str, float] = field(default_factory=dict)
+    tag: dict[str, float] = field(default_factory=dict)
+    interest_ts: float = 0.0
+    recent: list[list[Any]] = field(default_factory=list)
+    purchased: list[str] = field(default_factory=list)
+    last_ts: float = 0.0
+    last_event_id: str | None = None
+    published_ts: float | None = None  # event time of the last published list
+    seen: list[str] = field(default_factory=list)
+    offsets: dict[str, int] = field(default_factory=dict)
+
+    def recent_item_ids(self) -> list[str]:
+        """Recent items, most recent first."""
+        return [entry[0] for entry in self.recent]
+
+    def has_seen(self, event_id: str) -> bool:
+        return event_id in self.seen
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
+        return cls(**data)
+
+
+def _decay(value: float, elapsed: float, half_life: float) -> float:
+    return value * 0.5 ** (elapsed / half_life) if elapsed > 0 else value
+
+
+def _add_interest(
+    interests: dict[str, float], keys: Iterable[str], amount: float, bound: int
+) -> None:
+    for key in keys:
+        interests[key] = interests.get(key, 0.0) + amount
+    if len(interests) > bound:
+        for key in sorted(interests, key=interests.__getitem__)[: len(interests) - bound]:
+            del interests[key]
+
+
+def _update_interests(profile: Profile, event: Event, weight: float, facts: ItemFacts,
+                      limits: ProfileLimits) -> None:
+    if event.ts > profile.interest_ts:
+        elapsed = event.ts - profile.interest_ts
+        for interests in (profile.category, profile.tag):
+            for key, value in interests.items():
+                interests[key] = _decay(value, elapsed, limits.half_life)
+        profile.interest_ts = event.ts
+        amount = weight
+    else:
+        amount = _decay(weight, profile.interest_ts - event.ts, limits.half_life)
+    if facts.category:
+        _add_interest(profile.category, [facts.category], amount, limits.categories)
+    _add_interest(profile.tag, facts.tags, amount, limits.tags)
+
+
+def _remember_item(profile: Profile, event: Event, weight: float, limits: ProfileLimits) -> float:
+    """Move the item to the front of ``recent``; return the weight it newly adds."""
+    assert event.item_id is not None
+    previous = 0.0
+    for index, entry in enumerate(profile.recent):
+        if entry[0] == event.item_id:
+            previous = entry[1]
+            del profile.recent[index]
+            break
+    profile.recent.insert(0, [event.item_id, max(previous, weight), event.ts])
+    del profile.recent[limits.recent_items :]
+    return max(0.0, weight - previous)
+
+
+def apply_event(
+    profile: Profile | None, event: Event, facts: ItemFacts, limits: ProfileLimits
+) -> tuple[Profile, PairUpdate | None]:
+    """Apply one new (not duplicate) interaction; takes ownership of ``profile``.
+
+    Returns the updated profile and the co-occurrence evidence the interaction
+    gives, if any. The caller checks :meth:`Profile.has_seen` first.
+    """
+    profile = profile or Profile(event.user_id)
+    profile.counts[event.type] = profile.counts.get(event.type, 0) + 1
+    weight = event_weight(event.type, event.value, limits)
+    _update_interests(profile, event, weight, facts, limits)
+    pairs = None
+    if weight > 0 and event.item_id is not None:
+        partners = tuple(
+            (entry[0], float(entry[1]))
+            for entry in profile.recent[: limits.cooccurrence_window]
+            if entry[0] != event.item_id
+        )
+        gain = _remember_item(profile, event, weight, limits)
+        if gain > 0:
+            pairs = PairUpdate(event.item_id, gain, partners, event.ts)
+    if event.type == "purchase" and event.item_id not in profile.purchased:
+        profile.purchased.append(event.item_id)  # type: ignore[arg-type]
+        del profile.purchased[: -limits.purchased_items]
+    profile.last_ts = max(profile.last_ts, event.ts)
+    profile.last_event_id = event.event_id
+    profile.seen.append(event.event_id)
+    del profile.seen[: -limits.dedup_horizon]
+    return profile, pairs
+
+
+def interest_shares(interests: dict[str, float], top: int = 20) -> dict[str, float]:
+    """The strongest positive interests as shares that add up to 1.
+
+    >>> interest_shares({"a": 3.0, "b": 1.0, "c": -2.0})
+    {'a': 0.75, 'b': 0.25}
+    """
+    positive = sorted(((v, k) for k, v in interests.items() if v > 0), reverse=True)[:top]
+    total = sum(v for v, _ in positive)
+    return {k: round(v / total, 6) for v, k in positive} if total > 0 else {}

@@ -1,0 +1,70 @@
+"""Blend candidates into one list: score, apply business rules, explain.
+
+>>> from engine.candidates import Candidate
+>>> lists = {"co_occurrence": [Candidate("b", 1.0, "co_occurrence", "viewed with a"),
+...                            Candidate("c", 0.5, "co_occurrence", "viewed with a")],
+...          "trending": [Candidate("c", 1.0, "trending", "trending now"),
+...                       Candidate("x", 0.9, "trending", "trending now")]}
+>>> [(r.item_id, r.reasons) for r in blend(lists, {"x"}, lambda i: True, DEFAULT_WEIGHTS, 5)]
+[('b', ['viewed with a']), ('c', ['viewed with a', 'trending now'])]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from engine.candidates import Candidate
+
+__all__ = ["DEFAULT_WEIGHTS", "RankedItem", "blend"]
+
+#: How much each source counts in the blend.
+DEFAULT_WEIGHTS: Mapping[str, float] = {"co_occurrence": 1.0, "category": 0.35, "trending": 0.1}
+_MAX_REASONS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RankedItem:
+    item_id: str
+    score: float
+    reasons: list[str]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"item_id": self.item_id, "score": self.score, "reasons": self.reasons}
+
+
+def blend(
+    candidates: Mapping[str, Sequence[Candidate]],
+    exclude: set[str],
+    is_recommendable: Callable[[str], bool],
+    weights: Mapping[str, float],
+    n: int,
+) -> list[RankedItem]:
+    """The ``n`` best items by weighted score; never an excluded, unavailable or repeated item.
+
+    Each item keeps its reasons, strongest contribution first.
+    """
+    scores: dict[str, float] = {}
+    reasons: dict[str, list[tuple[float, str]]] = {}
+    for source, items in candidates.items():
+        weight = weights.get(source, 0.0)
+        if weight <= 0:
+            continue
+        for candidate in items:
+            item = candidate.item_id
+            if item in exclude:
+                continue
+            contribution = weight * candidate.score
+            scores[item] = scores.get(item, 0.0) + contribution
+            reasons.setdefault(item, []).append((contribution, candidate.reason))
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    result: list[RankedItem] = []
+    for item, score in ranked:
+        if len(result) == n:
+            break
+        if not is_recommendable(item):
+            continue
+        explained = sorted(reasons[item], key=lambda cr: -cr[0])
+        unique = list(dict.fromkeys(reason for _, reason in explained))[:_MAX_REASONS]
+        result.append(RankedItem(item, round(score, 6), unique))
+    return result

@@ -1,0 +1,116 @@
+"""The app factory: frozen settings in, a configured Faust app out.
+
+Nothing is created at import time: :func:`create_app` builds the app, its
+topics, tables, agents, the broadcast reader and the web views.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from engine.pipeline import EngineConfig
+from engine.settings import Settings
+from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
+from engine.stream.stats import WorkerStats
+from engine.stream.transport import EngineTransport
+from engine.topics import topic_plan
+from engine.world import World
+
+__all__ = ["EngineApp", "Runtime", "create_app"]
+
+
+class EngineApp(faust.App):
+    """A Faust app on the engine's transport (fetch wait and exact recovery)."""
+
+    engine_settings: Settings
+    engine: Runtime
+
+    def _new_transport(self) -> Any:
+        return EngineTransport(self.conf.broker_consumer, self)
+
+
+@dataclass
+class Runtime:
+    """Everything the agents and views of one worker share."""
+
+    settings: Settings
+    config: EngineConfig
+    world: World
+    stats: WorkerStats
+    topics: dict[str, Any]  # role -> faust topic
+    profiles: Any  # faust Table: user id -> Profile
+    item_rows: Any  # faust Table: item id -> ItemRow
+    world_ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _faust_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker": settings.broker,
+        "store": settings.store,
+        "datadir": settings.data_dir,
+        "web_enabled": True,
+        "web_port": settings.web_port,
+        "web_bind": "0.0.0.0",
+        "web_host": settings.web_host or socket.gethostname(),
+        "topic_partitions": settings.partitions,
+        "topic_disable_leader": True,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": settings.session_timeout,
+        "broker_heartbeat_interval": settings.heartbeat_interval,
+        "broker_rebalance_timeout": settings.session_timeout,
+        "broker_commit_interval": settings.commit_interval,
+        "autodiscover": False,
+        "web_in_thread": False,
+    }
+
+
+def _table(app: EngineApp, name: str, codec: str, partitions: int) -> Any:
+    """A changelogged table: UTF-8 keys (as producers send them), orjson values."""
+    table: Any = app.Table(name, partitions=partitions, key_type=str)
+    # Faust derives serializers from types (JSON keys would be quoted, and would
+    # not partition like the producers' keys); set them before the changelog
+    # topic and the store are created, lazily, from these attributes.
+    table.key_serializer = "raw"
+    table.value_serializer = codec
+    return table
+
+
+def create_app(settings: Settings) -> EngineApp:
+    """A worker app for ``settings``: topics, tables, agents, broadcast reader, web views."""
+    from engine.stream import agents, broadcast, views  # the wiring, kept in its own modules
+
+    register_codecs()
+    app = EngineApp(settings.app_id, **_faust_options(settings))
+    app.engine_settings = settings
+    topics = {
+        planned.role: app.topic(
+            planned.name,
+            partitions=planned.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        for planned in topic_plan(settings)
+    }
+    runtime = Runtime(
+        settings=settings,
+        config=EngineConfig.from_settings(settings),
+        world=World(trending_half_life=settings.trending_half_life),
+        stats=WorkerStats(),
+        topics=topics,
+        profiles=_table(app, "profiles", PROFILE_CODEC, settings.partitions),
+        item_rows=_table(app, "item-rows", ITEM_ROW_CODEC, settings.partitions),
+    )
+    app.engine = runtime
+    agents.install(app, runtime)
+    broadcast.install(app, runtime)
+    views.install(app, runtime)
+    return app

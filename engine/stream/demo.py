@@ -1,0 +1,178 @@
+"""``engine demo``: broker, topics, a worker and a replay of the bundled sample, in one command."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from engine.datasets import read_records
+from engine.errors import EngineError
+from engine.settings import Settings, replace
+from engine.stream.admin import create_topics
+from engine.stream.broker import EmbeddedBroker, free_port
+from engine.stream.replay import replay
+
+__all__ = ["SAMPLE", "get_json", "run_demo", "settings_env", "wait_until_healthy", "worker_process"]
+
+SAMPLE = Path(str(resources.files("engine").joinpath("samples", "rees46_2019_10_head.csv.gz")))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``ENGINE_*`` variables that make another process read the same settings."""
+    env = {
+        "ENGINE_BROKER": settings.broker,
+        "ENGINE_APP_ID": settings.app_id,
+        "ENGINE_WEB_PORT": str(settings.web_port),
+        "ENGINE_WEB_HOST": settings.web_host,
+        "ENGINE_DATA_DIR": settings.data_dir,
+        "ENGINE_PARTITIONS": str(settings.partitions),
+        "ENGINE_TOP_N": str(settings.top_n),
+        "ENGINE_MAX_EVENT_BYTES": str(settings.max_event_bytes),
+        "ENGINE_REFRESH_INTERVAL": str(settings.refresh_interval),
+        "ENGINE_SESSION_TIMEOUT": str(settings.session_timeout),
+        "ENGINE_LOG_LEVEL": settings.log_level,
+    }
+    if settings.api_token:
+        env["ENGINE_API_TOKEN"] = settings.api_token
+    env.update({f"ENGINE_TOPIC_{role.upper()}": name for role, name in settings.topics.items()})
+    return env
+
+
+@contextlib.contextmanager
+def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``engine worker`` in a child process with these settings; stopped (SIGTERM) on exit."""
+    env = {**os.environ, **settings_env(settings)}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "engine", "worker"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def get_json(url: str, token: str | None = None, timeout: float = 10.0) -> tuple[int, Any]:
+    """GET a JSON web view: (status, body)."""
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read() or b"null")
+
+
+def wait_until_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EngineError(f"the worker exited with code {proc.returncode}")
+        with contextlib.suppress(OSError):
+            if get_json(f"{base}/health", timeout=2)[0] == 200:
+                return
+        time.sleep(0.5)
+    raise EngineError(f"the worker did not become healthy within {timeout:.0f} s")
+
+
+def _wait_processed(
+    base: str, expected: int, token: str | None, timeout: float = 300.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    with click.progressbar(length=expected, label="processing   ") as bar:
+        done = 0
+        while time.monotonic() < deadline:
+            stats = get_json(f"{base}/stats", token)[1]
+            now = stats["events_processed"] + stats["duplicates_skipped"] + stats["dead_lettered"]
+            bar.update(now - done)
+            done = now
+            if done >= expected:
+                return dict(stats)
+            time.sleep(0.3)
+    raise EngineError(f"the worker processed {done} of {expected} events in {timeout:.0f} s")
+
+
+def _show_user(base: str, user_id: str, token: str | None) -> None:
+    profile = get_json(f"{base}/users/{user_id}/profile", token)[1]
+    listing = get_json(f"{base}/recommendations/{user_id}?n=5", token)[1]
+    counts = ", ".join(f"{k} {v}" for k, v in profile["counts"].items() if v)
+    interests = ", ".join(list(profile["interests"]["category"])[:3]) or "none yet"
+    click.secho(f"\nuser {user_id}", bold=True)
+    click.echo(f"  did: {counts}; interested in: {interests}")
+    click.echo(f"  recently: {', '.join(profile['recent_items'][:5])}")
+    for rank, item in enumerate(listing["items"], 1):
+        click.echo(f"  {rank}. item {item['item_id']:<10} score {item['score']:.3f}  "
+                   f"because: {'; '.join(item['reasons'])}")
+
+
+def run_demo(settings: Settings, *, users: int = 3, wait: bool = True) -> None:
+    """Run the whole engine on the bundled REES46 sample and show what it recommends."""
+    workdir = Path(tempfile.mkdtemp(prefix="engine-demo-"))
+    with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
+        click.echo(f"1. broker (Tansu, in memory) on {broker.url}")
+        port = settings.web_port
+        with contextlib.suppress(OSError), urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/health", timeout=1
+        ):
+            port = free_port()  # something already answers there
+        demo = replace(settings, broker=broker.url, web_host="127.0.0.1", web_port=port,
+                       data_dir=str(workdir / "data"))
+        created = asyncio.run(create_topics(demo))
+        click.echo(f"2. topics: {', '.join(name for name, _ in created)}")
+        base = f"http://127.0.0.1:{port}"
+        with worker_process(demo, workdir / "worker.log") as proc:
+            click.echo(f"3. worker starting (log: {workdir / 'worker.log'})")
+            wait_until_healthy(base, proc)
+            click.echo(f"4. replaying the bundled REES46 sample ({SAMPLE.name})")
+            stats = asyncio.run(replay(demo, SAMPLE, progress=True))
+            processed = _wait_processed(base, stats.events, demo.api_token)
+            click.echo(f"   {processed['events_processed']} events applied, "
+                       f"{processed['duplicates_skipped']} duplicates skipped, "
+                       f"{processed['recommendations_published']} lists published")
+            active = collections.Counter(
+                r.key for r in read_records(SAMPLE) if r.topic == "clickstream"
+            )
+            for user_id, _ in active.most_common(users):
+                _show_user(base, user_id, demo.api_token)
+            click.echo(f"\nweb views on {base}:")
+            some_user = active.most_common(1)[0][0]
+            for path in (f"/recommendations/{some_user}", f"/users/{some_user}/profile",
+                         "/items/1004856/similar", "/stats", "/health", "/metrics"):
+                click.echo(f"  {base}{path}")
+            click.echo(f"lists are also on the topic '{demo.topic('recommendations')}' "
+                       f"(ENGINE_BROKER={broker.url})")
+            if wait:
+                click.echo("\nCtrl-C to stop.")
+                _wait_forever()
+    click.echo("stopped.")
+
+
+def _wait_forever() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,58 @@
+"""Faust's aiokafka transport, with the two adjustments this engine depends on.
+
+1. **Fetch wait.** Faust hard-codes ``fetch_max_wait_ms=1500`` for its worker
+   consumer. A broker that does not answer a fetch early when data arrives
+   (Tansu) then holds every event up to 1.5 s; the engine uses
+   ``ENGINE_FETCH_MAX_WAIT_MS`` (default 10 ms) instead.
+2. **Recovery high-water.** Faust recovers a table's changelog up to
+   ``end_offsets() - 1``. Tansu's ``end_offsets()`` is short after
+   multi-record batches, so Faust would stop early and silently lose the
+   tail; the engine takes the true log end (:func:`log_end_offsets`), which
+   on Kafka is the same number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from engine.settings import Settings
+from engine.stream.offsets import log_end_offsets
+
+__all__ = ["EngineTransport"]
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    @property
+    def _engine_settings(self) -> Settings:
+        settings: Settings = getattr(self.app, "engine_settings")  # noqa: B009 (set by create_app)
+        return settings
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = self._engine_settings.fetch_max_wait_ms
+        return consumer
+
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        reported: Mapping[TP, int] = await super()._highwaters(partitions)
+        if self.consumer.in_transaction or not partitions:
+            return reported
+        bootstrap = ",".join(
+            url.split("://", 1)[-1] for url in self._engine_settings.broker.split(",")
+        )
+        true_ends = await log_end_offsets(bootstrap, partitions)
+        return {tp: max(reported.get(tp, 0), true_ends.get(tp, 0)) for tp in partitions}
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class EngineTransport(faust_aiokafka.Transport):
+    """The aiokafka transport with the engine's consumer."""
+
+    Consumer = _Consumer

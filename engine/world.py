@@ -1,0 +1,158 @@
+"""What every worker knows of all items: the catalog, neighbour lists, trending.
+
+The stream layer feeds it from two broadcast topics (``catalog`` and the
+internal item-neighbours topic), read whole by every worker; evaluation and
+tests feed it directly. Trending is ordered by decayed popularity in event
+time (see :meth:`engine.similarity.ItemRow.popularity_key`), so no clock is
+needed to compare items.
+
+>>> w = World(trending_half_life=3600.0)
+>>> w.set_item(CatalogItem("a", category="shoes"))
+>>> w.set_neighbours("a", 3.0, (5.0, 100.0), [("b", 0.5)])
+>>> w.set_neighbours("b", 1.0, (1.0, 100.0), [("a", 0.5)])
+>>> w.trending(5), w.trending_in("shoes", 5), w.neighbours("a")
+([('a', 1.0), ('b', 0.2)], [('a', 1.0)], [('b', 0.5)])
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+
+from engine.events import CatalogItem
+
+__all__ = ["World"]
+
+_TRENDING_POOL = 200  # items kept in the cached trending lists
+_MIN_STALENESS = 32  # popularity changes a cached trending list may lag behind
+
+
+def _category_levels(category: str | None) -> list[str]:
+    """``"a/b/c"`` belongs to ``a``, ``a/b`` and ``a/b/c``."""
+    if not category:
+        return []
+    parts = category.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+class World:
+    """Read-mostly view of all items; updates are cheap, trending lists are cached.
+
+    A cached trending list is recomputed once enough popularity changes have
+    come in (at least 32, or 2% of the items): bounded staleness instead of a
+    scan of every item for every list. Availability is always current: the
+    ranking checks :meth:`is_recommendable` for every item it returns.
+    """
+
+    def __init__(self, trending_half_life: float = 86400.0) -> None:
+        self._half_life = trending_half_life
+        self._items: dict[str, CatalogItem] = {}
+        self._removed: set[str] = set()
+        self._neighbours: dict[str, list[tuple[str, float]]] = {}
+        self._weights: dict[str, float] = {}
+        self._popularity: dict[str, float] = {}  # item -> log-space popularity key
+        self._members: dict[str, set[str]] = {}  # category (any level) -> items
+        self._changes = 0  # popularity changes so far
+        self._trending: tuple[int, list[tuple[str, float]]] | None = None
+        self._trending_by_category: dict[str, tuple[int, list[tuple[str, float]]]] = {}
+
+    # -- updates ---------------------------------------------------------
+    def set_item(self, item: CatalogItem) -> None:
+        old = self._items.get(item.item_id)
+        self._items[item.item_id] = item
+        self._removed.discard(item.item_id)
+        if old is None or old.category != item.category:
+            self._index(item.item_id, old.category if old else None, item.category)
+
+    def remove_item(self, item_id: str) -> None:
+        old = self._items.pop(item_id, None)
+        self._removed.add(item_id)
+        if old is not None:
+            self._index(item_id, old.category, None)
+
+    def _index(self, item_id: str, old: str | None, new: str | None) -> None:
+        for level in _category_levels(old):
+            self._members.get(level, set()).discard(item_id)
+        for level in _category_levels(new):
+            self._members.setdefault(level, set()).add(item_id)
+        for level in {*_category_levels(old), *_category_levels(new)}:
+            self._trending_by_category.pop(level, None)
+
+    def set_neighbours(
+        self,
+        item_id: str,
+        weight: float,
+        popularity: tuple[float, float],
+        neighbours: Sequence[tuple[str, float]],
+    ) -> None:
+        """Store an item's published row summary: weight, (popularity, as of ts), neighbours."""
+        self._neighbours[item_id] = [(str(j), float(s)) for j, s in neighbours]
+        self._weights[item_id] = weight
+        value, as_of = popularity
+        key = (
+            math.log(value) + math.log(2) * as_of / self._half_life if value > 0 else -math.inf
+        )
+        if self._popularity.get(item_id) != key:
+            self._popularity[item_id] = key
+            self._changes += 1
+
+    def _fresh(self, cached: tuple[int, list[tuple[str, float]]] | None) -> bool:
+        if cached is None:
+            return False
+        allowed = max(_MIN_STALENESS, len(self._popularity) // 50)
+        return self._changes - cached[0] < allowed
+
+    # -- queries ---------------------------------------------------------
+    def item(self, item_id: str) -> CatalogItem | None:
+        return self._items.get(item_id)
+
+    def is_recommendable(self, item_id: str) -> bool:
+        """Not removed from the catalog and not marked unavailable."""
+        if item_id in self._removed:
+            return False
+        item = self._items.get(item_id)
+        return item is None or item.available
+
+    def weight(self, item_id: str) -> float | None:
+        return self._weights.get(item_id)
+
+    def neighbours(self, item_id: str) -> list[tuple[str, float]]:
+        return self._neighbours.get(item_id, [])
+
+    def item_count(self) -> int:
+        return len(self._items)
+
+    def known_item_count(self) -> int:
+        return len(self._popularity)
+
+    def trending(self, n: int) -> list[tuple[str, float]]:
+        """Most popular recommendable items now, score 1.0 for the top one."""
+        if not self._fresh(self._trending):
+            self._trending = (self._changes, self._rank(self._popularity))
+        assert self._trending is not None
+        return self._trending[1][:n]
+
+    def trending_in(self, category: str, n: int) -> list[tuple[str, float]]:
+        """Most popular recommendable items of a category (or its sub-categories)."""
+        cached = self._trending_by_category.get(category)
+        if not self._fresh(cached):
+            popularity = self._popularity
+            members = {
+                item_id: popularity[item_id]
+                for item_id in self._members.get(category, ())
+                if item_id in popularity
+            }
+            cached = self._trending_by_category[category] = (self._changes, self._rank(members))
+        assert cached is not None
+        return cached[1][:n]
+
+    def _rank(self, keys: dict[str, float]) -> list[tuple[str, float]]:
+        candidates = (
+            (key, item_id) for item_id, key in keys.items() if self.is_recommendable(item_id)
+        )
+        top = heapq.nlargest(_TRENDING_POOL, candidates)
+        if not top or top[0][0] == -math.inf:
+            return []
+        best = top[0][0]
+        return [(item_id, round(math.exp(key - best), 6)) for key, item_id in top]
