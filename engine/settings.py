@@ -71,6 +71,7 @@ class Settings:
     session_timeout: float = 6.0  # consumer group session (seconds)
     heartbeat_interval: float = 1.0
     commit_interval: float = 1.0
+    producer_linger_ms: int = 0  # batching of the worker's sends (changelogs, lists)
     log_level: str = "info"
 
     def topic(self, role: str) -> str:
@@ -189,6 +190,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SESSION_TIMEOUT": ("session_timeout", _float),
     "HEARTBEAT_INTERVAL": ("heartbeat_interval", _float),
     "COMMIT_INTERVAL": ("commit_interval", _float),
+    "PRODUCER_LINGER_MS": ("producer_linger_ms", _int),
     "LOG_LEVEL": ("log_level", _log_level),
 }
 

@@ -66,6 +66,7 @@ def _faust_options(settings: Settings) -> dict[str, Any]:
         "broker_heartbeat_interval": settings.heartbeat_interval,
         "broker_rebalance_timeout": settings.session_timeout,
         "broker_commit_interval": settings.commit_interval,
+        "producer_linger": settings.producer_linger_ms / 1000.0,
         "autodiscover": False,
         "web_in_thread": False,
     }
@@ -74,11 +75,13 @@ def _faust_options(settings: Settings) -> dict[str, Any]:
 def _table(app: EngineApp, name: str, codec: str, partitions: int) -> Any:
     """A changelogged table: UTF-8 keys (as producers send them), orjson values."""
     table: Any = app.Table(name, partitions=partitions, key_type=str)
-    # Faust derives serializers from types (JSON keys would be quoted, and would
-    # not partition like the producers' keys); set them before the changelog
-    # topic and the store are created, lazily, from these attributes.
+    # Faust derives serializers from types: keys would be written as JSON
+    # strings (quoted), which do not partition like the producers' keys, and
+    # web requests would be routed to the wrong worker. Set them, then make the
+    # changelog topic again from them (the store is created later, at start).
     table.key_serializer = "raw"
     table.value_serializer = codec
+    table.changelog_topic = table._new_changelog_topic()
     return table
 
 

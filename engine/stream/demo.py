@@ -46,6 +46,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "ENGINE_REFRESH_INTERVAL": str(settings.refresh_interval),
         "ENGINE_SESSION_TIMEOUT": str(settings.session_timeout),
         "ENGINE_LOG_LEVEL": settings.log_level,
+        "ENGINE_PRODUCER_LINGER_MS": str(settings.producer_linger_ms),
+        "ENGINE_COMMIT_INTERVAL": str(settings.commit_interval),
     }
     if settings.api_token:
         env["ENGINE_API_TOKEN"] = settings.api_token

@@ -40,7 +40,8 @@ async def log_end_offsets(
     no high-water within ``attempts`` fetches of ``fetch_wait_ms`` each raises
     :class:`~engine.errors.EngineError` rather than answer short.
     """
-    wanted = list(dict.fromkeys(partitions))
+    # Faust passes its own ``TP`` tuples; aiokafka insists on ``TopicPartition``.
+    wanted = list(dict.fromkeys(TopicPartition(tp.topic, tp.partition) for tp in partitions))
     if not wanted:
         return {}
     consumer = AIOKafkaConsumer(

@@ -1,0 +1,150 @@
+"""A client of the engine's public contract only: topics and web views, nothing internal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from engine.settings import Settings
+from engine.stream.admin import bootstrap_servers
+from engine.stream.demo import get_json, wait_until_healthy, worker_process
+from engine.stream.replay import produce_raw
+
+__all__ = [
+    "Worker",
+    "isolated_settings",
+    "json_value",
+    "produce",
+    "read_topic",
+    "running_worker",
+    "truth_from",
+    "wait_for",
+]
+
+
+class Worker:
+    """A running ``engine worker`` process and its web views."""
+
+    def __init__(self, settings: Settings, proc: Any) -> None:
+        self.settings = settings
+        self.proc = proc
+        self.base = f"http://127.0.0.1:{settings.web_port}"
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
+        return get_json(self.base + path, token or self.settings.api_token)
+
+    def stats(self) -> dict[str, Any]:
+        status, body = self.get("/stats")
+        assert status == 200, body
+        return dict(body)
+
+
+@contextlib.contextmanager
+def running_worker(settings: Settings, log_dir: Path) -> Iterator[Worker]:
+    """``engine worker`` in a child process, healthy before the block starts, stopped after."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with worker_process(settings, log_dir / f"worker-{settings.web_port}.log") as proc:
+        wait_until_healthy(f"http://127.0.0.1:{settings.web_port}", proc, timeout=90)
+        yield Worker(settings, proc)
+
+
+def produce(
+    settings: Settings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]
+) -> int:
+    return asyncio.run(produce_raw(settings, topic, records))
+
+
+def read_topic(
+    settings: Settings,
+    topic: str,
+    done: Callable[[list[Any]], bool],
+    timeout: float = 60.0,
+) -> list[Any]:
+    """Every record of ``topic`` from the start, once ``done(records)`` holds (or the timeout)."""
+
+    async def read() -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers(settings.broker),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+        )
+        await consumer.start()
+        try:
+            await consumer.topics()
+            partitions = [TopicPartition(topic, p)
+                          for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            records: list[Any] = []
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=200)
+                for batch in batches.values():
+                    records.extend(batch)
+                if done(records):
+                    break
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def json_value(record: Any) -> Any:
+    return None if record.value is None else orjson.loads(record.value)
+
+
+def isolated_settings(broker_url: str, name: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings private to one test module: its own app id and topic names."""
+    import uuid
+
+    from engine.settings import TOPIC_ROLES, load_settings, replace
+    from engine.stream.broker import free_port
+
+    prefix = f"{name}-{uuid.uuid4().hex[:6]}"
+    values: dict[str, Any] = {
+        "broker": broker_url,
+        "app_id": prefix,
+        "web_port": free_port(),
+        "web_host": "127.0.0.1",
+        "data_dir": str(data_dir),
+        "topics": {role: f"{prefix}-{role}" for role in TOPIC_ROLES},
+    }
+    values.update(overrides)
+    return replace(load_settings({}), **values)
+
+
+def truth_from(records: Iterable[Any]) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
+    """Exact per-user counts by type (each event id once), and each user's last event id."""
+    seen: set[str] = set()
+    counts: dict[str, dict[str, int]] = {}
+    last: dict[str, str] = {}
+    for record in records:
+        if record.topic != "clickstream":
+            continue
+        event = record.value
+        last[event["user_id"]] = event["event_id"]
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        user = counts.setdefault(event["user_id"], {})
+        user[event["type"]] = user.get(event["type"], 0) + 1
+    return counts, last
