@@ -18,6 +18,7 @@ engine has never seen (cold start).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,11 +41,11 @@ Source = Callable[[Profile | None, World, int], list[Candidate]]
 
 def _normalised(scores: dict[str, float], reasons: dict[str, str], source: str,
                 limit: int) -> list[Candidate]:
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    ranked = heapq.nsmallest(limit, scores.items(), key=lambda kv: (-kv[1], kv[0]))
     if not ranked or ranked[0][1] <= 0:
         return []
     best = ranked[0][1]
-    return [Candidate(item, round(score / best, 6), source, reasons[item])
+    return [Candidate(item, score / best, source, reasons[item])
             for item, score in ranked if score > 0]
 
 

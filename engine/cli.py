@@ -102,6 +102,23 @@ def replay(path: Path, rate: float | None, limit: int | None) -> None:
 
 
 @main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--limit", type=int, default=None, help="evaluate the first N events only")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+              help="also write the report as JSON here")
+@_friendly_errors
+def evaluate(path: Path, limit: int | None, json_path: Path | None) -> None:
+    """Replay a dataset test-then-train in-process; report HR@10/20, NDCG@10, MRR, coverage."""
+    from engine.evaluation_run import run_evaluation
+
+    report = run_evaluation(_settings(), path, limit=limit)
+    click.echo(report.markdown())
+    if json_path is not None:
+        json_path.write_bytes(report.json())
+        click.echo(f"\nwritten to {json_path}")
+
+
+@main.command()
 @click.option("--users", default=3, show_default=True, help="how many users' lists to show")
 @click.option("--exit-after", is_flag=True, help="stop after showing the lists (no Ctrl-C wait)")
 @_friendly_errors

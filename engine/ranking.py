@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import heapq
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from engine.candidates import Candidate
@@ -57,9 +58,8 @@ def blend(
             contribution = weight * candidate.score
             scores[item] = scores.get(item, 0.0) + contribution
             reasons.setdefault(item, []).append((contribution, candidate.reason))
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     result: list[RankedItem] = []
-    for item, score in ranked:
+    for item, score in _best_first(scores, n):
         if len(result) == n:
             break
         if not is_recommendable(item):
@@ -68,3 +68,12 @@ def blend(
         unique = list(dict.fromkeys(reason for _, reason in explained))[:_MAX_REASONS]
         result.append(RankedItem(item, round(score, 6), unique))
     return result
+
+
+def _best_first(scores: dict[str, float], n: int) -> Iterator[tuple[str, float]]:
+    """Items by descending score (ties by id): a partial sort first, the rest only if needed."""
+    order = lambda kv: (-kv[1], kv[0])  # noqa: E731
+    head = heapq.nsmallest(4 * n, scores.items(), key=order)
+    yield from head
+    if len(head) < len(scores):
+        yield from sorted(scores.items(), key=order)[len(head):]

@@ -1,0 +1,83 @@
+"""The whole engine in one process, without a broker: the core functions the workers run.
+
+Used by ``engine evaluate`` (test-then-train) and by tests. The item side is
+applied at once instead of through the item-pairs topic, so lists can be a
+little fresher than a distributed worker's.
+
+>>> from engine.events import Event
+>>> sim = Simulation(EngineConfig())
+>>> sim.apply(Event("e1", "u1", "a", "view", 1.0))
+True
+>>> _ = sim.apply(Event("e2", "u1", "b", "view", 2.0))
+>>> _ = sim.apply(Event("e3", "u2", "a", "view", 3.0))
+>>> [i["item_id"] for i in sim.recommend("u2")["items"]]
+['b']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.events import CatalogItem, Event
+from engine.pipeline import EngineConfig, handle_event, recommend
+from engine.profiles import Profile
+from engine.similarity import ItemRow, apply_increment, row_increments, top_neighbours
+from engine.world import World
+
+__all__ = ["Simulation"]
+
+
+class Simulation:
+    """Profiles, item rows and the world of one engine, kept in dicts."""
+
+    def __init__(self, config: EngineConfig, trending_half_life: float | None = None) -> None:
+        self.config = config
+        self.profiles: dict[str, Profile] = {}
+        self.rows: dict[str, ItemRow] = {}
+        self.world = World(trending_half_life or config.row_limits.half_life)
+        self._offset = 0
+
+    def add_item(self, item: CatalogItem) -> None:
+        self.world.set_item(item)
+
+    def remove_item(self, item_id: str) -> None:
+        self.world.remove_item(item_id)
+
+    def apply(self, event: Event) -> bool:
+        """Apply one event; True when it makes a refreshed list due for the user."""
+        outcome = handle_event(self.profiles.get(event.user_id), event, self.world, self.config)
+        if outcome.status == "duplicate":
+            return False
+        if outcome.profile is None:
+            self.profiles.pop(event.user_id, None)
+            return outcome.publish
+        self.profiles[event.user_id] = outcome.profile
+        if outcome.pairs is not None:
+            for item_id, increment in row_increments(outcome.pairs).items():
+                self._offset += 1
+                row, _ = apply_increment(self.rows.get(item_id), item_id, increment,
+                                         self._offset, self.config.row_limits)
+                self.rows[item_id] = row
+                self.world.set_neighbours(
+                    item_id, row.weight, (row.popularity, row.popularity_ts),
+                    top_neighbours(row, self.world.weight, self.config.neighbours),
+                )
+        return outcome.publish
+
+    def recommend(
+        self,
+        user_id: str,
+        *,
+        trigger: str | None = None,
+        now: float = 0.0,
+        n: int | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> dict[str, Any]:
+        config = self.config
+        if weights is not None:
+            from dataclasses import replace
+
+            config = replace(config, weights=dict(weights))
+        return recommend(self.profiles.get(user_id), user_id, self.world, config,
+                         trigger_event_id=trigger, now=now, n=n)
