@@ -90,7 +90,8 @@ def event_weight(event_type: str, value: float | None, limits: ProfileLimits) ->
     if event_type == "rating":
         middle = (limits.rating_min + limits.rating_max) / 2
         half_range = (limits.rating_max - limits.rating_min) / 2
-        clipped = min(max(value or middle, limits.rating_min), limits.rating_max)
+        rating = middle if value is None else value
+        clipped = min(max(rating, limits.rating_min), limits.rating_max)
         return 4.0 * (clipped - middle) / half_range
     return EVENT_WEIGHTS.get(event_type, 0.0)
 

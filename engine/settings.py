@@ -18,6 +18,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from engine.errors import SettingsError
@@ -55,7 +56,7 @@ class Settings:
     variants: tuple[Variant, ...] = (Variant("learned", 1.0),)
     pseudonym_key: str | None = None
     topics: Mapping[str, str] = field(
-        default_factory=lambda: {role: role for role in TOPIC_ROLES}
+        default_factory=lambda: MappingProxyType({role: role for role in TOPIC_ROLES})
     )
     # Beyond the contract's minimum:
     refresh_interval: float = 0.0  # seconds of event time between two lists for one user
@@ -133,6 +134,12 @@ def _store(raw: str) -> str:
     return raw
 
 
+def _name(raw: str) -> str:
+    if not raw:
+        raise ValueError("cannot be empty")
+    return raw
+
+
 def _token(raw: str) -> str | None:
     return raw or None
 
@@ -166,7 +173,7 @@ def _log_level(raw: str) -> str:
 #: ENGINE_<NAME> -> (field, parser)
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BROKER": ("broker", _broker),
-    "APP_ID": ("app_id", str),
+    "APP_ID": ("app_id", _name),
     "WEB_PORT": ("web_port", _port),
     "WEB_HOST": ("web_host", str),
     "DATA_DIR": ("data_dir", str),
@@ -216,7 +223,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if not name:
             raise SettingsError(f"{var}: a topic name cannot be empty")
         topics[role] = name
-    values["topics"] = topics
+    values["topics"] = MappingProxyType(topics)
     settings = Settings(**values)
     if settings.rating_min >= settings.rating_max:
         raise SettingsError("ENGINE_RATING_MIN: must be below ENGINE_RATING_MAX")

@@ -1,4 +1,4 @@
-"""The agents: clickstream (user-keyed), item rows (item-keyed), catalog (validation).
+"""The agents: clickstream (user-keyed), item rows (item-keyed, batched), catalog (validation).
 
 Each agent decodes with raw serializers inside a try/except, dead-letters what
 it cannot use and goes on: no record stops a worker. The state logic is the
@@ -13,30 +13,43 @@ import time
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from engine.deadletter import dead_letter_record
 from engine.errors import InvalidRecord
 from engine.events import decode_event, decode_item
 from engine.pipeline import handle_event, recommend
-from engine.similarity import RowIncrement, apply_increment, row_increments, top_neighbours
+from engine.profiles import PairUpdate
+from engine.similarity import (
+    ItemRow,
+    RowIncrement,
+    apply_increment,
+    row_increments,
+    top_neighbours,
+)
 from engine.stream.app import EngineApp, Runtime
 
 __all__ = ["install"]
 
 log = logging.getLogger(__name__)
 
+#: Row increments are applied in batches: a popular row is written and
+#: published once per batch, not once per interaction.
+_ROW_BATCH = 1000
+_ROW_BATCH_WAIT = 0.005  # seconds
+
 
 async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
     record = dead_letter_record(error, message.topic, message.partition, message.offset,
                                 message.value)
-    await rt.topics["deadletter"].send(key=message.key, value=orjson.dumps(record))
+    await rt.send("deadletter", message.key, orjson.dumps(record))
     rt.stats.inc("dead_lettered")
 
 
 async def _publish_list(rt: Runtime, user_id: str, profile: Any, trigger: str) -> None:
     listing = recommend(profile, user_id, rt.world, rt.config, trigger_event_id=trigger,
                         now=time.time())
-    await rt.topics["recommendations"].send(key=user_id.encode(), value=orjson.dumps(listing))
+    await rt.send("recommendations", user_id.encode(), orjson.dumps(listing))
     rt.stats.inc("recommendations_published")
 
 
@@ -49,7 +62,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         return
     user_key = event.user_id.encode()
     if message.key != user_key:  # state is partitioned by user id: send it where it belongs
-        await rt.topics["clickstream"].send(key=user_key, value=message.value)
+        await rt.send("clickstream", user_key, message.value)
         rt.stats.inc("events_rerouted")
         return
     outcome = handle_event(rt.profiles.get(event.user_id), event, rt.world, rt.config,
@@ -59,43 +72,72 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         return
     if outcome.status == "forgotten":
         rt.profiles.pop(event.user_id, None)
-        await rt.topics["recommendations"].send(key=user_key, value=None)
+        await rt.send("recommendations", user_key, None)
         rt.stats.inc("users_forgotten")
         return
     rt.profiles[event.user_id] = outcome.profile
     rt.stats.inc("events_processed")
     if outcome.pairs is not None:
-        for item_id, increment in row_increments(outcome.pairs).items():
-            value = {"gain": increment.gain, "pairs": increment.pairs, "ts": increment.ts}
-            await rt.topics["item-pairs"].send(key=item_id.encode(), value=orjson.dumps(value))
+        await _send_row_increments(rt, outcome.pairs)
     if outcome.publish:
         await _publish_list(rt, event.user_id, outcome.profile, event.event_id)
 
 
-def _decode_increment(value: bytes) -> RowIncrement:
+def item_partition(item_id: str, partitions: int) -> int:
+    """The partition that owns an item: Kafka's default (murmur2) partitioner on its id."""
+    return int(murmur2(item_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+async def _send_row_increments(rt: Runtime, pairs: PairUpdate) -> None:
+    """One message per partition that owns touched rows (not one per row)."""
+    by_partition: dict[int, dict[str, Any]] = {}
+    for item_id, increment in row_increments(pairs).items():
+        partition = item_partition(item_id, rt.settings.partitions)
+        rows = by_partition.setdefault(partition, {})
+        rows[item_id] = {"gain": increment.gain, "pairs": increment.pairs}
+    for partition, rows in by_partition.items():
+        value = orjson.dumps({"ts": pairs.ts, "rows": rows})
+        await rt.send("item-pairs", None, value, partition)
+
+
+def _decode_increments(value: bytes) -> dict[str, RowIncrement]:
     data = orjson.loads(value)
-    pairs = {str(k): float(v) for k, v in data["pairs"].items()}
-    return RowIncrement(float(data["gain"]), pairs, float(data["ts"]))
-
-
-async def on_item_pairs_message(rt: Runtime, message: Any) -> None:
-    """One row increment: apply it once, then publish the item's new neighbours to all workers."""
-    item_id = message.key.decode()
-    increment = _decode_increment(message.value)
-    row, applied = apply_increment(rt.item_rows.get(item_id), item_id, increment,
-                                   message.offset, rt.config.row_limits)
-    if not applied:
-        rt.stats.inc("item_redeliveries_skipped")
-        return
-    rt.item_rows[item_id] = row
-    rt.stats.inc("item_rows_updated")
-    summary = {
-        "item_id": item_id,
-        "weight": row.weight,
-        "popularity": [row.popularity, row.popularity_ts],
-        "neighbours": top_neighbours(row, rt.world.weight, rt.config.neighbours),
+    ts = float(data["ts"])
+    return {
+        str(item_id): RowIncrement(
+            float(row["gain"]), {str(k): float(v) for k, v in row["pairs"].items()}, ts
+        )
+        for item_id, row in data["rows"].items()
     }
-    await rt.topics["item-neighbours"].send(key=message.key, value=orjson.dumps(summary))
+
+
+async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
+    """Apply a batch of row increments; write and publish each touched row once."""
+    changed: dict[str, ItemRow] = {}
+    for message in messages:
+        try:
+            increments = _decode_increments(message.value)
+        except Exception as exc:
+            await dead_letter(rt, f"unreadable row increments: {exc}"[:300], message)
+            continue
+        for item_id, increment in increments.items():
+            row = changed.get(item_id) or rt.item_rows.get(item_id)
+            row, applied = apply_increment(row, item_id, increment, message.offset,
+                                           rt.config.row_limits)
+            if applied:
+                changed[item_id] = row
+            else:
+                rt.stats.inc("item_redeliveries_skipped")
+    for item_id, row in changed.items():
+        rt.item_rows[item_id] = row
+        summary = {
+            "item_id": item_id,
+            "weight": row.weight,
+            "popularity": [row.popularity, row.popularity_ts],
+            "neighbours": top_neighbours(row, rt.world.weight, rt.config.neighbours),
+        }
+        await rt.send("item-neighbours", item_id.encode(), orjson.dumps(summary))
+    rt.stats.inc("item_rows_updated", len(changed))
 
 
 async def on_catalog_message(rt: Runtime, message: Any) -> None:
@@ -132,7 +174,13 @@ def install(app: EngineApp, rt: Runtime) -> None:
 
     @app.agent(rt.topics["item-pairs"], name="item-rows")
     async def item_rows(stream: Any) -> None:
-        await _consume(rt, stream, on_item_pairs_message)
+        await rt.world_ready.wait()
+        async for events in stream.take_events(_ROW_BATCH, within=_ROW_BATCH_WAIT):
+            try:
+                await on_item_pairs_batch(rt, [event.message for event in events])
+            except Exception:  # the worker never dies on a record
+                log.exception("applying %s row increment messages failed", len(events))
+                rt.stats.inc("internal_errors")
 
     @app.agent(rt.topics["catalog"], name="catalog")
     async def catalog(stream: Any) -> None:

@@ -22,6 +22,7 @@ _COUNTERS = {
     "item_rows_updated": "co-occurrence rows updated",
     "item_redeliveries_skipped": "co-occurrence increments skipped as already applied",
     "internal_errors": "records whose processing raised (dead-lettered)",
+    "delivery_failures": "records the producer could not deliver",
 }
 
 

@@ -1,0 +1,176 @@
+"""Candidate sources: one contract every source passes, then each source's known answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from engine.candidates import (
+    SOURCES,
+    Candidate,
+    Source,
+    category_affinity,
+    co_occurrence,
+    trending,
+)
+from engine.events import CatalogItem
+from engine.profiles import Profile
+from engine.world import World
+
+HOUR = 3600.0
+
+
+def shop() -> World:
+    """Three categories of five items; popularity falls with the item number.
+
+    Books are the most popular, then hiking shoes, then running shoes; the
+    running shoes are bought together, and r0 also goes with a book.
+    """
+    world = World(trending_half_life=HOUR)
+    for category, prefix, base in [("books", "b", 50.0), ("shoes/hiking", "h", 30.0),
+                                   ("shoes/running", "r", 10.0)]:
+        for n in range(5):
+            item = f"{prefix}{n}"
+            world.set_item(CatalogItem(item, category=category))
+            world.set_neighbours(item, base - n, (base - n, 0.0), [])
+    world.set_neighbours("r0", 10.0, (10.0, 0.0), [("r1", 0.9), ("r2", 0.6), ("b0", 0.2)])
+    world.set_neighbours("r1", 9.0, (9.0, 0.0), [("r0", 0.9), ("r3", 0.5)])
+    world.set_item(CatalogItem("gone", category="books", available=False))
+    world.set_neighbours("gone", 100.0, (100.0, 0.0), [])
+    return world
+
+
+def runner() -> Profile:
+    """Viewed r1 last, bought r0 before; likes running shoes, a little books."""
+    return Profile("u1", recent=[["r1", 1.0, 20.0], ["r0", 8.0, 10.0]],
+                   category={"shoes/running": 9.0, "books": 1.0}, purchased=["r0"])
+
+
+Scenario = Callable[[], tuple[Profile | None, World]]
+SCENARIOS: dict[str, Scenario] = {
+    "cold-start": lambda: (None, shop()),
+    "warm": lambda: (runner(), shop()),
+    "empty-world": lambda: (runner(), World()),
+    "cold-and-empty": lambda: (None, World()),
+    "profile-without-history": lambda: (Profile("u2"), shop()),
+}
+
+
+# -- the contract -------------------------------------------------------------
+
+
+@pytest.fixture(params=sorted(SOURCES))
+def source(request: pytest.FixtureRequest) -> tuple[str, Source]:
+    return request.param, SOURCES[request.param]
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("limit", [1, 3, 100])
+def test_every_source_keeps_the_candidate_contract(
+    source: tuple[str, Source], scenario: str, limit: int
+) -> None:
+    name, propose = source
+    profile, world = SCENARIOS[scenario]()
+    found = propose(profile, world, limit)
+    assert isinstance(found, list)
+    assert all(isinstance(c, Candidate) for c in found)
+    assert len(found) <= limit
+    assert all(0.0 <= c.score <= 1.0 for c in found)
+    assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
+    assert len({c.item_id for c in found}) == len(found)
+    assert all(c.reason.strip() for c in found)
+    assert {c.source for c in found} <= {name}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_source_is_deterministic(source: tuple[str, Source], scenario: str) -> None:
+    _, propose = source
+    profile, world = SCENARIOS[scenario]()
+    assert propose(profile, world, 10) == propose(profile, world, 10)
+
+
+@pytest.mark.parametrize("propose", [trending, category_affinity])
+def test_popularity_sources_never_propose_an_unavailable_item(propose: Source) -> None:
+    profile = Profile("u5", category={"books": 1.0})
+    assert "gone" not in {c.item_id for c in propose(profile, shop(), 100)}
+
+
+def test_every_source_gives_something_to_a_warm_user_in_a_known_shop(
+    source: tuple[str, Source]
+) -> None:
+    _, propose = source
+    assert propose(runner(), shop(), 10)
+
+
+# -- co-occurrence ------------------------------------------------------------
+
+
+def test_co_occurrence_proposes_the_neighbours_of_recent_items_most_recent_first() -> None:
+    found = co_occurrence(runner(), shop(), 10)
+    # r1 (rank 0, weight 1): r0 .9, r3 .5; r0 (rank 1, weight 8 / 2 = 4): r1 .9*4, r2 .6*4, b0 .8
+    assert [(c.item_id, c.score) for c in found] == [
+        ("r1", 1.0), ("r2", pytest.approx(2.4 / 3.6)), ("r0", pytest.approx(0.9 / 3.6)),
+        ("b0", pytest.approx(0.8 / 3.6)), ("r3", pytest.approx(0.5 / 3.6)),
+    ]
+
+
+def test_co_occurrence_explains_each_item_by_the_seed_that_contributed_most() -> None:
+    reasons = {c.item_id: c.reason for c in co_occurrence(runner(), shop(), 10)}
+    assert reasons["r2"] == "often bought together with r0"
+    assert reasons["r3"] == "often viewed together with r1"
+
+
+def test_co_occurrence_has_nothing_for_a_user_without_history() -> None:
+    assert co_occurrence(None, shop(), 10) == []
+    assert co_occurrence(Profile("u2"), shop(), 10) == []
+
+
+# -- category affinity --------------------------------------------------------
+
+
+def test_category_affinity_proposes_popular_items_of_the_liked_categories() -> None:
+    found = category_affinity(runner(), shop(), 3)
+    assert [c.item_id for c in found] == ["r0", "r1", "r2"]
+    assert found[0].reason == "popular in shoes/running, which you like"
+
+
+def test_category_affinity_weights_categories_by_the_users_interest() -> None:
+    found = category_affinity(runner(), shop(), 100)
+    books = [c for c in found if c.item_id.startswith("b")]
+    assert {c.item_id for c in found} == {f"r{n}" for n in range(5)} | {f"b{n}" for n in range(5)}
+    assert max(c.score for c in books) == pytest.approx(0.1 / 0.9)
+
+
+def test_category_affinity_covers_sub_categories_of_a_liked_category() -> None:
+    found = category_affinity(Profile("u3", category={"shoes": 1.0}), shop(), 100)
+    assert {c.item_id for c in found} == {f"r{n}" for n in range(5)} | {f"h{n}" for n in range(5)}
+
+
+def test_category_affinity_ignores_disliked_categories() -> None:
+    assert category_affinity(Profile("u4", category={"books": -4.0}), shop(), 10) == []
+
+
+# -- trending -----------------------------------------------------------------
+
+
+def test_trending_is_the_same_for_everyone_most_popular_first() -> None:
+    world = shop()
+    assert trending(None, world, 10) == trending(runner(), world, 10)
+    assert [c.item_id for c in trending(None, world, 3)] == ["b0", "b1", "b2"]
+    assert trending(None, world, 1)[0].score == 1.0
+
+
+def test_trending_follows_event_time_a_fresh_hit_beats_an_old_one() -> None:
+    world = World(trending_half_life=HOUR)
+    world.set_neighbours("old", 8.0, (8.0, 0.0), [])
+    world.set_neighbours("new", 1.0, (1.0, 4 * HOUR), [])  # 8 halved four times is 0.5
+    assert [(c.item_id, c.score) for c in trending(None, world, 2)] == [
+        ("new", 1.0), ("old", pytest.approx(0.5)),
+    ]
+
+
+def test_trending_leaves_out_removed_and_unavailable_items() -> None:
+    world = shop()
+    world.remove_item("b0")
+    assert {"gone", "b0"}.isdisjoint(c.item_id for c in trending(None, world, 100))

@@ -1,0 +1,137 @@
+"""Settings: the contract's defaults, and a loud failure naming any malformed variable."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from engine.errors import SettingsError
+from engine.settings import TOPIC_ROLES, Variant, load_settings, replace
+
+
+def test_defaults_match_the_contract_table() -> None:
+    settings = load_settings({})
+    assert settings.broker == "kafka://localhost:9092"
+    assert settings.app_id == "personalization-engine"
+    assert settings.web_port == 6066
+    assert settings.data_dir == "./engine-data"
+    assert settings.store == "memory://"
+    assert settings.partitions == 4
+    assert settings.top_n == 10
+    assert settings.max_event_bytes == 65536
+    assert settings.api_token is None
+    assert settings.variants == (Variant("learned", 1.0),)
+    assert settings.pseudonym_key is None
+    assert dict(settings.topics) == {role: role for role in TOPIC_ROLES}
+    assert settings.refresh_interval == 0.0
+
+
+def test_the_contract_topics_have_their_default_names() -> None:
+    settings = load_settings({})
+    roles = ["clickstream", "catalog", "recommendations", "deadletter"]
+    assert [settings.topic(role) for role in roles] == roles
+
+
+def test_loading_an_explicit_mapping_ignores_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENGINE_TOP_N", "3")
+    assert load_settings({}).top_n == 10
+    assert load_settings().top_n == 3
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "field", "expected"),
+    [
+        ("ENGINE_BROKER", "kafka://a:1,b:2", "broker", "kafka://a:1,kafka://b:2"),
+        ("ENGINE_APP_ID", "shop", "app_id", "shop"),
+        ("ENGINE_WEB_PORT", "8080", "web_port", 8080),
+        ("ENGINE_DATA_DIR", "/var/engine", "data_dir", "/var/engine"),
+        ("ENGINE_STORE", "rocksdb://", "store", "rocksdb://"),
+        ("ENGINE_PARTITIONS", "12", "partitions", 12),
+        ("ENGINE_TOP_N", " 5 ", "top_n", 5),
+        ("ENGINE_MAX_EVENT_BYTES", "1024", "max_event_bytes", 1024),
+        ("ENGINE_API_TOKEN", "s3cret", "api_token", "s3cret"),
+        ("ENGINE_API_TOKEN", "", "api_token", None),
+        ("ENGINE_PSEUDONYM_KEY", "k", "pseudonym_key", "k"),
+        ("ENGINE_VARIANTS", "learned:0.5,heuristic:0.5", "variants",
+         (Variant("learned", 0.5), Variant("heuristic", 0.5))),
+        ("ENGINE_REFRESH_INTERVAL", "30", "refresh_interval", 30.0),
+    ],
+)
+def test_each_variable_sets_its_field(variable: str, raw: str, field: str,
+                                      expected: object) -> None:
+    assert getattr(load_settings({variable: raw}), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("ENGINE_WEB_PORT", "abc"),
+        ("ENGINE_WEB_PORT", "0"),
+        ("ENGINE_WEB_PORT", "70000"),
+        ("ENGINE_PARTITIONS", "0"),
+        ("ENGINE_PARTITIONS", "-2"),
+        ("ENGINE_PARTITIONS", "1.5"),
+        ("ENGINE_TOP_N", "ten"),
+        ("ENGINE_MAX_EVENT_BYTES", ""),
+        ("ENGINE_VARIANTS", "foo:1"),
+        ("ENGINE_VARIANTS", "learned"),
+        ("ENGINE_VARIANTS", "learned:x"),
+        ("ENGINE_VARIANTS", "learned:-1"),
+        ("ENGINE_VARIANTS", "learned:0"),
+        ("ENGINE_VARIANTS", "learned:1,learned:1"),
+        ("ENGINE_BROKER", "http://x"),
+        ("ENGINE_BROKER", "kafka://nohost"),
+        ("ENGINE_BROKER", " , "),
+        ("ENGINE_STORE", "redis://"),
+        ("ENGINE_REFRESH_INTERVAL", "-1"),
+        ("ENGINE_REFRESH_INTERVAL", "nan"),
+        ("ENGINE_LOG_LEVEL", "loud"),
+        ("ENGINE_TOPIC_CLICKSTREAM", "  "),
+    ],
+)
+def test_a_malformed_value_raises_settings_error_naming_the_variable(variable: str,
+                                                                   raw: str) -> None:
+    with pytest.raises(SettingsError, match=rf"^{variable}: "):
+        load_settings({variable: raw})
+
+
+def test_inconsistent_rating_bounds_are_refused() -> None:
+    with pytest.raises(SettingsError, match="ENGINE_RATING_MIN"):
+        load_settings({"ENGINE_RATING_MIN": "5", "ENGINE_RATING_MAX": "1"})
+
+
+def test_an_empty_app_id_is_refused() -> None:
+    with pytest.raises(SettingsError, match=r"^ENGINE_APP_ID: "):
+        load_settings({"ENGINE_APP_ID": ""})
+
+
+def test_a_topic_is_renamed_by_its_variable_and_the_others_keep_their_names() -> None:
+    settings = load_settings({"ENGINE_TOPIC_CLICKSTREAM": "shop.clicks"})
+    assert settings.topic("clickstream") == "shop.clicks"
+    assert settings.topic("recommendations") == "recommendations"
+
+
+def test_internal_topics_are_prefixed_by_the_app_id() -> None:
+    assert load_settings({"ENGINE_APP_ID": "shop"}).internal_topic("item-pairs") \
+        == "shop-item-pairs"
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings({})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.top_n = 3  # type: ignore[misc]
+
+
+def test_the_topic_names_of_settings_cannot_be_changed_in_place() -> None:
+    settings = load_settings({})
+    with pytest.raises(TypeError):
+        settings.topics["clickstream"] = "elsewhere"  # type: ignore[index]
+
+
+def test_replace_gives_a_changed_copy_and_leaves_the_original() -> None:
+    original = load_settings({})
+    changed = replace(original, top_n=3)
+    assert (changed.top_n, original.top_n) == (3, 10)
