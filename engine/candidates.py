@@ -25,7 +25,17 @@ from dataclasses import dataclass
 from engine.profiles import Profile, interest_shares
 from engine.world import World
 
-__all__ = ["SOURCES", "Candidate", "Source", "category_affinity", "co_occurrence", "trending"]
+__all__ = [
+    "SOURCES",
+    "Candidate",
+    "Source",
+    "category_affinity",
+    "co_occurrence",
+    "sequence",
+    "trending",
+]
+
+_SEQUENCE_SEEDS = 3  # how many of the latest items seed next-item candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,28 @@ def co_occurrence(profile: Profile | None, world: World, limit: int) -> list[Can
     return _normalised(scores, reasons, "co_occurrence", limit)
 
 
+def sequence(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
+    """What users engage with next after the user's latest items (the last counts most).
+
+    The streaming form of session-based next-item models: transitions between
+    consecutive items of a session, learnt on every event.
+    """
+    if profile is None:
+        return []
+    scores: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    best: dict[str, float] = {}
+    for rank, (seed, _weight, _ts) in enumerate(profile.recent[:_SEQUENCE_SEEDS]):
+        recency = 1.0 / (1 + 2 * rank)
+        for item, probability in world.next_items(seed):
+            contribution = recency * probability
+            scores[item] = scores.get(item, 0.0) + contribution
+            if contribution > best.get(item, 0.0):
+                best[item] = contribution
+                reasons[item] = f"often viewed next after {seed}"
+    return _normalised(scores, reasons, "sequence", limit)
+
+
 def category_affinity(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
     """Popular items of the categories the user is most interested in."""
     if profile is None:
@@ -91,6 +123,7 @@ def trending(profile: Profile | None, world: World, limit: int) -> list[Candidat
 
 #: Every source, by name, in the order their reasons are preferred.
 SOURCES: dict[str, Source] = {
+    "sequence": sequence,
     "co_occurrence": co_occurrence,
     "category": category_affinity,
     "trending": trending,

@@ -15,7 +15,7 @@ result does not depend on the order events arrive in.
 >>> p.counts["purchase"], p.recent_item_ids(), interest_shares(p.category)
 (1, ['i2', 'i1'], {'shoes': 1.0})
 >>> pairs
-PairUpdate(item_id='i2', gain=8.0, partners=(('i1', 1.0),), ts=160.0)
+PairUpdate(item_id='i2', gain=8.0, partners=(('i1', 1.0),), ts=160.0, previous='i1')
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class ProfileLimits:
 
     recent_items: int = 20
     cooccurrence_window: int = 5
+    session_gap: float = 1800.0  # seconds of inactivity (event time) that end a session
     purchased_items: int = 200
     categories: int = 50
     tags: int = 100
@@ -79,6 +80,7 @@ class PairUpdate:
     gain: float
     partners: tuple[tuple[str, float], ...]
     ts: float
+    previous: str | None = None  # the item the user engaged with just before, same session
 
 
 def event_weight(event_type: str, value: float | None, limits: ProfileLimits) -> float:
@@ -172,6 +174,16 @@ def _remember_item(profile: Profile, event: Event, weight: float, limits: Profil
     return max(0.0, weight - previous)
 
 
+def _previous_in_session(profile: Profile, event: Event, limits: ProfileLimits) -> str | None:
+    """The user's last item, if it differs and came less than a session gap before."""
+    if not profile.recent:
+        return None
+    item, _, ts = profile.recent[0]
+    if item == event.item_id or not 0 <= event.ts - ts <= limits.session_gap:
+        return None
+    return str(item)
+
+
 def apply_event(
     profile: Profile | None, event: Event, facts: ItemFacts, limits: ProfileLimits
 ) -> tuple[Profile, PairUpdate | None]:
@@ -191,9 +203,10 @@ def apply_event(
             for entry in profile.recent[: limits.cooccurrence_window]
             if entry[0] != event.item_id
         )
+        previous = _previous_in_session(profile, event, limits)
         gain = _remember_item(profile, event, weight, limits)
         if gain > 0:
-            pairs = PairUpdate(event.item_id, gain, partners, event.ts)
+            pairs = PairUpdate(event.item_id, gain, partners, event.ts, previous)
     if event.type == "purchase" and event.item_id not in profile.purchased:
         profile.purchased.append(event.item_id)  # type: ignore[arg-type]
         del profile.purchased[: -limits.purchased_items]

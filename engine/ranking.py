@@ -20,7 +20,12 @@ from engine.candidates import Candidate
 __all__ = ["DEFAULT_WEIGHTS", "RankedItem", "blend"]
 
 #: How much each source counts in the blend.
-DEFAULT_WEIGHTS: Mapping[str, float] = {"co_occurrence": 1.0, "category": 0.35, "trending": 0.1}
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "sequence": 1.0,
+    "co_occurrence": 1.0,
+    "category": 0.35,
+    "trending": 0.1,
+}
 _MAX_REASONS = 3
 
 

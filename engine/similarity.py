@@ -32,6 +32,7 @@ __all__ = [
     "apply_increment",
     "row_increments",
     "top_neighbours",
+    "top_next",
 ]
 
 
@@ -48,6 +49,7 @@ class RowIncrement:
     gain: float  # to the item's own weight and popularity
     pairs: dict[str, float]  # partner -> co-occurrence weight
     ts: float
+    next: dict[str, float] = field(default_factory=dict)  # item engaged with right after
 
 
 def row_increments(update: PairUpdate) -> dict[str, RowIncrement]:
@@ -56,6 +58,11 @@ def row_increments(update: PairUpdate) -> dict[str, RowIncrement]:
     increments = {update.item_id: RowIncrement(update.gain, pairs, update.ts)}
     for partner, weight in pairs.items():
         increments[partner] = RowIncrement(0.0, {update.item_id: weight}, update.ts)
+    if update.previous is not None:
+        before = increments.get(update.previous) or RowIncrement(0.0, {}, update.ts)
+        increments[update.previous] = RowIncrement(
+            before.gain, before.pairs, update.ts, {update.item_id: 1.0}
+        )
     return increments
 
 
@@ -64,6 +71,7 @@ class ItemRow:
     item_id: str
     weight: float = 0.0
     pairs: dict[str, float] = field(default_factory=dict)
+    next: dict[str, float] = field(default_factory=dict)  # transitions to the next item
     popularity: float = 0.0
     popularity_ts: float = 0.0
     applied_offset: int = -1
@@ -80,6 +88,16 @@ class ItemRow:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ItemRow:
         return cls(**data)
+
+    def summary(self, weight_of: Callable[[str], float | None], k: int) -> dict[str, Any]:
+        """What every worker is told of this row (the item-neighbours topic's value)."""
+        return {
+            "item_id": self.item_id,
+            "weight": self.weight,
+            "popularity": [self.popularity, self.popularity_ts],
+            "neighbours": top_neighbours(self, weight_of, k),
+            "next": top_next(self, k),
+        }
 
 
 def apply_increment(
@@ -105,10 +123,30 @@ def apply_increment(
             row.popularity += increment.gain * 0.5 ** (elapsed / limits.half_life)
     for partner, weight in increment.pairs.items():
         row.pairs[partner] = row.pairs.get(partner, 0.0) + weight
-    if len(row.pairs) > limits.max_pairs:
-        keep = sorted(row.pairs.items(), key=lambda kv: (-kv[1], kv[0]))[: limits.max_pairs]
-        row.pairs = dict(keep)
+    for following, count in increment.next.items():
+        row.next[following] = row.next.get(following, 0.0) + count
+    row.pairs = _bounded(row.pairs, limits.max_pairs)
+    row.next = _bounded(row.next, limits.max_pairs)
     return row, True
+
+
+def _bounded(weights: dict[str, float], bound: int) -> dict[str, float]:
+    if len(weights) <= bound:
+        return weights
+    return dict(sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:bound])
+
+
+def top_next(row: ItemRow, k: int) -> list[tuple[str, float]]:
+    """The ``k`` items most often engaged with right after this one: P(next = j | this).
+
+    >>> top_next(ItemRow("a", next={"b": 3.0, "c": 1.0}), 5)
+    [('b', 0.75), ('c', 0.25)]
+    """
+    total = sum(row.next.values())
+    if total <= 0:
+        return []
+    ranked = sorted(row.next.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return [(item, round(count / total, 6)) for item, count in ranked]
 
 
 def top_neighbours(

@@ -22,7 +22,7 @@ from typing import Any
 from engine.events import CatalogItem, Event
 from engine.pipeline import EngineConfig, handle_event, recommend
 from engine.profiles import Profile
-from engine.similarity import ItemRow, apply_increment, row_increments, top_neighbours
+from engine.similarity import ItemRow, apply_increment, row_increments
 from engine.world import World
 
 __all__ = ["Simulation"]
@@ -59,10 +59,7 @@ class Simulation:
                 row, _ = apply_increment(self.rows.get(item_id), item_id, increment,
                                          self._offset, self.config.row_limits)
                 self.rows[item_id] = row
-                self.world.set_neighbours(
-                    item_id, row.weight, (row.popularity, row.popularity_ts),
-                    top_neighbours(row, self.world.weight, self.config.neighbours),
-                )
+                self.world.apply_summary(row.summary(self.world.weight, self.config.neighbours))
         return outcome.publish
 
     def recommend(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from engine.events import CatalogItem
 
@@ -50,6 +51,7 @@ class World:
         self._items: dict[str, CatalogItem] = {}
         self._removed: set[str] = set()
         self._neighbours: dict[str, list[tuple[str, float]]] = {}
+        self._next: dict[str, list[tuple[str, float]]] = {}
         self._weights: dict[str, float] = {}
         self._popularity: dict[str, float] = {}  # item -> log-space popularity key
         self._members: dict[str, set[str]] = {}  # category (any level) -> items
@@ -79,15 +81,28 @@ class World:
         for level in {*_category_levels(old), *_category_levels(new)}:
             self._trending_by_category.pop(level, None)
 
+    def apply_summary(self, summary: dict[str, Any]) -> None:
+        """Store a row summary as published on the item-neighbours topic."""
+        popularity = summary["popularity"]
+        self.set_neighbours(
+            str(summary["item_id"]),
+            float(summary["weight"]),
+            (float(popularity[0]), float(popularity[1])),
+            summary["neighbours"],
+            following=summary.get("next", ()),
+        )
+
     def set_neighbours(
         self,
         item_id: str,
         weight: float,
         popularity: tuple[float, float],
-        neighbours: Sequence[tuple[str, float]],
+        neighbours: Sequence[Sequence[Any]],
+        following: Sequence[Sequence[Any]] = (),
     ) -> None:
-        """Store an item's published row summary: weight, (popularity, as of ts), neighbours."""
+        """Store an item's row summary: weight, (popularity, as of ts), neighbours, next items."""
         self._neighbours[item_id] = [(str(j), float(s)) for j, s in neighbours]
+        self._next[item_id] = [(str(j), float(p)) for j, p in following]
         self._weights[item_id] = weight
         value, as_of = popularity
         key = (
@@ -119,6 +134,10 @@ class World:
 
     def neighbours(self, item_id: str) -> list[tuple[str, float]]:
         return self._neighbours.get(item_id, [])
+
+    def next_items(self, item_id: str) -> list[tuple[str, float]]:
+        """Items engaged with right after this one, with P(next | this)."""
+        return self._next.get(item_id, [])
 
     def item_count(self) -> int:
         return len(self._items)

@@ -20,13 +20,7 @@ from engine.errors import InvalidRecord
 from engine.events import decode_event, decode_item
 from engine.pipeline import handle_event, recommend
 from engine.profiles import PairUpdate
-from engine.similarity import (
-    ItemRow,
-    RowIncrement,
-    apply_increment,
-    row_increments,
-    top_neighbours,
-)
+from engine.similarity import ItemRow, RowIncrement, apply_increment, row_increments
 from engine.stream.app import EngineApp, Runtime
 
 __all__ = ["install"]
@@ -94,7 +88,7 @@ async def _send_row_increments(rt: Runtime, pairs: PairUpdate) -> None:
     for item_id, increment in row_increments(pairs).items():
         partition = item_partition(item_id, rt.settings.partitions)
         rows = by_partition.setdefault(partition, {})
-        rows[item_id] = {"gain": increment.gain, "pairs": increment.pairs}
+        rows[item_id] = {"gain": increment.gain, "pairs": increment.pairs, "next": increment.next}
     for partition, rows in by_partition.items():
         value = orjson.dumps({"ts": pairs.ts, "rows": rows})
         await rt.send("item-pairs", None, value, partition)
@@ -105,7 +99,10 @@ def _decode_increments(value: bytes) -> dict[str, RowIncrement]:
     ts = float(data["ts"])
     return {
         str(item_id): RowIncrement(
-            float(row["gain"]), {str(k): float(v) for k, v in row["pairs"].items()}, ts
+            float(row["gain"]),
+            {str(k): float(v) for k, v in row["pairs"].items()},
+            ts,
+            {str(k): float(v) for k, v in row.get("next", {}).items()},
         )
         for item_id, row in data["rows"].items()
     }
@@ -130,12 +127,7 @@ async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
                 rt.stats.inc("item_redeliveries_skipped")
     for item_id, row in changed.items():
         rt.item_rows[item_id] = row
-        summary = {
-            "item_id": item_id,
-            "weight": row.weight,
-            "popularity": [row.popularity, row.popularity_ts],
-            "neighbours": top_neighbours(row, rt.world.weight, rt.config.neighbours),
-        }
+        summary = row.summary(rt.world.weight, rt.config.neighbours)
         await rt.send("item-neighbours", item_id.encode(), orjson.dumps(summary))
     rt.stats.inc("item_rows_updated", len(changed))
 
@@ -152,8 +144,13 @@ async def on_catalog_message(rt: Runtime, message: Any) -> None:
 
 async def _consume(rt: Runtime, stream: Any, handler: Any) -> None:
     await rt.world_ready.wait()
+    started_at: set[tuple[str, int]] = set()
     async for event in stream.events():
         started = time.perf_counter()
+        where = (event.message.topic, event.message.partition)
+        if where not in started_at:
+            started_at.add(where)
+            log.info("reading %s[%s] from offset %s", *where, event.message.offset)
         try:
             await handler(rt, event.message)
         except Exception as exc:  # the worker never dies on a record

@@ -39,16 +39,8 @@ def _apply(rt: Runtime, role: str, record: ConsumerRecord[bytes, bytes]) -> None
         except InvalidRecord:
             pass  # dead-lettered once by the catalog agent that owns the partition
         return
-    if value is None:
-        return
-    summary = orjson.loads(value)
-    popularity = summary["popularity"]
-    rt.world.set_neighbours(
-        summary["item_id"],
-        float(summary["weight"]),
-        (float(popularity[0]), float(popularity[1])),
-        [(str(j), float(s)) for j, s in summary["neighbours"]],
-    )
+    if value is not None:
+        rt.world.apply_summary(orjson.loads(value))
 
 
 async def _read(rt: Runtime, bootstrap: str) -> None:

@@ -99,13 +99,18 @@ def read_topic(
     return asyncio.run(read())
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+def wait_for(
+    condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition",
+    *, quiet: bool = False,
+) -> None:
+    """Poll ``condition``; fail after ``timeout`` (``quiet``: return and let the caller assert)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    if not quiet:
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def json_value(record: Any) -> Any:

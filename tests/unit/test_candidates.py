@@ -25,7 +25,8 @@ def shop() -> World:
     """Three categories of five items; popularity falls with the item number.
 
     Books are the most popular, then hiking shoes, then running shoes; the
-    running shoes are bought together, and r0 also goes with a book.
+    running shoes are bought together, and r0 also goes with a book; after r1
+    people mostly look at r3.
     """
     world = World(trending_half_life=HOUR)
     for category, prefix, base in [("books", "b", 50.0), ("shoes/hiking", "h", 30.0),
@@ -35,7 +36,8 @@ def shop() -> World:
             world.set_item(CatalogItem(item, category=category))
             world.set_neighbours(item, base - n, (base - n, 0.0), [])
     world.set_neighbours("r0", 10.0, (10.0, 0.0), [("r1", 0.9), ("r2", 0.6), ("b0", 0.2)])
-    world.set_neighbours("r1", 9.0, (9.0, 0.0), [("r0", 0.9), ("r3", 0.5)])
+    world.set_neighbours("r1", 9.0, (9.0, 0.0), [("r0", 0.9), ("r3", 0.5)],
+                         following=[("r3", 0.7), ("b1", 0.3)])
     world.set_item(CatalogItem("gone", category="books", available=False))
     world.set_neighbours("gone", 100.0, (100.0, 0.0), [])
     return world

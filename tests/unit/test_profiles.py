@@ -182,7 +182,7 @@ def test_a_profile_survives_a_round_trip_through_its_dict() -> None:
 
 def test_an_interaction_pairs_with_the_users_recent_items() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b", "click", ts=3.0), ItemFacts())])
-    assert updates == [PairUpdate("a", 1.0, (), 0.0), PairUpdate("b", 2.0, (("a", 1.0),), 3.0)]
+    assert updates == [PairUpdate("a", 1.0, (), 0.0), PairUpdate("b", 2.0, (("a", 1.0),), 3.0, previous="a")]
 
 
 def test_pairs_reach_back_only_as_far_as_the_cooccurrence_window() -> None:
@@ -201,7 +201,8 @@ def test_a_repeated_view_of_the_same_item_adds_no_new_evidence() -> None:
 def test_a_purchase_after_a_view_adds_only_what_the_view_did_not() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b"), ItemFacts()),
                          (event("b", "purchase"), ItemFacts())])
-    assert updates[-1] == PairUpdate("b", 7.0, (("a", 1.0),), 0.0)
+    # a -> b was a transition when b was viewed; buying b after viewing it is none
+    assert updates[-1] == PairUpdate("b", 7.0, (("a", 1.0),), 0.0, previous=None)
 
 
 def test_a_low_rating_is_negative_evidence_and_gives_no_pair_update() -> None:
@@ -218,4 +219,4 @@ def test_a_neutral_rating_gives_no_pair_update() -> None:
 
 def test_a_high_rating_is_positive_evidence() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b", "rating", value=5), ItemFacts())])
-    assert updates[-1] == PairUpdate("b", 4.0, (("a", 1.0),), 0.0)
+    assert updates[-1] == PairUpdate("b", 4.0, (("a", 1.0),), 0.0, previous="a")
