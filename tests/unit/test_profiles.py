@@ -182,7 +182,10 @@ def test_a_profile_survives_a_round_trip_through_its_dict() -> None:
 
 def test_an_interaction_pairs_with_the_users_recent_items() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b", "click", ts=3.0), ItemFacts())])
-    assert updates == [PairUpdate("a", 1.0, (), 0.0), PairUpdate("b", 2.0, (("a", 1.0),), 3.0, previous="a")]
+    assert updates == [
+        PairUpdate("a", 1.0, (), 0.0),
+        PairUpdate("b", 2.0, (("a", 1.0),), 3.0, previous="a"),
+    ]
 
 
 def test_pairs_reach_back_only_as_far_as_the_cooccurrence_window() -> None:
