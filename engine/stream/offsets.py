@@ -6,10 +6,11 @@ one of 50 it says 101 instead of 150. Anything that trusts it -- Faust's
 table recovery among them -- stops short and silently drops the tail. The
 high-water mark in a Fetch response is right.
 
-:func:`log_end_offsets` therefore takes ``end_offsets()`` and, for each
-non-empty partition, fetches from ``end - 1`` with a temporary consumer (no
-group, no commits) and returns ``max(end_offsets, fetch high-water, last
-fetched offset + 1)``. On Kafka the maximum is a no-op: both answers agree.
+:func:`log_end_offsets` therefore takes ``end_offsets()`` and, for every
+partition, reads from a little below ``end`` with a temporary consumer (no group, no
+commits) until a fetch brings nothing new, and returns ``max(end_offsets, fetch
+high-water, last fetched offset + 1)``. On Kafka the maximum is a no-op: both
+answers agree.
 
 It is a plain coroutine that uses only the running event loop, so it can be
 awaited from inside Faust's consumer (its own thread and loop) as well as
@@ -18,6 +19,7 @@ from a test's ``asyncio.run``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -26,18 +28,22 @@ from engine.errors import EngineError
 
 __all__ = ["log_end_offsets"]
 
+_MARGIN = 1000  # records read below what ListOffsets says
+
 
 async def log_end_offsets(
     bootstrap: str,
     partitions: Iterable[TopicPartition],
     *,
-    attempts: int = 5,
+    read_for: float = 30.0,
     fetch_wait_ms: int = 200,
 ) -> dict[TopicPartition, int]:
     """The offset the next record of each partition will get.
 
-    ``bootstrap`` is ``host:port[,host:port]``. A partition whose fetch gives
-    no high-water within ``attempts`` fetches of ``fetch_wait_ms`` each raises
+    ``bootstrap`` is ``host:port[,host:port]``. Every partition is read from
+    a little below what ListOffsets says until a fetch brings nothing new (ListOffsets
+    is never trusted alone, not even when it says the partition is empty). A
+    partition not drained within ``read_for`` seconds raises
     :class:`~engine.errors.EngineError` rather than answer short.
     """
     # Faust passes its own ``TP`` tuples; aiokafka insists on ``TopicPartition``.
@@ -48,34 +54,34 @@ async def log_end_offsets(
         bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
-        auto_offset_reset="latest",
+        auto_offset_reset="earliest",
         fetch_max_wait_ms=fetch_wait_ms,
     )
     await consumer.start()
     try:
         ends: dict[TopicPartition, int] = dict(await consumer.end_offsets(wanted))
         starts: dict[TopicPartition, int] = await consumer.beginning_offsets(wanted)
-        pending = [tp for tp in wanted if ends[tp] > starts[tp]]
-        if not pending:
-            return ends
-        consumer.assign(pending)
-        for tp in pending:
-            consumer.seek(tp, max(ends[tp] - 1, starts[tp]))
-        for _ in range(attempts):
+        consumer.assign(wanted)
+        for tp in wanted:  # a margin, in case ListOffsets points into the middle of a batch
+            consumer.seek(tp, max(ends[tp] - _MARGIN, starts[tp]))
+        pending = set(wanted)
+        deadline = time.monotonic() + read_for
+        while pending and time.monotonic() < deadline:
             batches = await consumer.getmany(*pending, timeout_ms=fetch_wait_ms * 2)
-            for tp, records in batches.items():
+            for tp in list(pending):
+                records = batches.get(tp, [])
                 if records:
                     ends[tp] = max(ends[tp], records[-1].offset + 1)
-            for tp in pending:
                 highwater = consumer.highwater(tp)
-                if highwater is not None:
-                    ends[tp] = max(ends[tp], highwater)
-            pending = [tp for tp in pending if consumer.highwater(tp) is None]
-            if not pending:
-                return ends
-        raise EngineError(
-            f"no fetch response for {', '.join(f'{tp.topic}[{tp.partition}]' for tp in pending)} "
-            f"after {attempts} fetches: cannot tell their log end offsets"
-        )
+                if highwater is None:
+                    continue  # no fetch response for it yet
+                ends[tp] = max(ends[tp], highwater)
+                if not records and await consumer.position(tp) >= highwater:
+                    pending.discard(tp)  # drained: nothing beyond what we have seen
+        if pending:
+            names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(pending))
+            raise EngineError(f"could not read {names} to its end within {read_for:.0f} s: "
+                              "cannot tell the log end offsets")
+        return ends
     finally:
         await consumer.stop()
