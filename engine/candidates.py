@@ -19,7 +19,7 @@ engine has never seen (cold start).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from engine.profiles import Profile, interest_shares
@@ -59,23 +59,32 @@ def _normalised(scores: dict[str, float], reasons: dict[str, str], source: str,
             for item, score in ranked if score > 0]
 
 
+def _accumulate(
+    contributions: Iterable[tuple[str, float, str]], source: str, limit: int
+) -> list[Candidate]:
+    """Sum each item's contributions; its reason is that of its largest one."""
+    scores: dict[str, float] = {}
+    best: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    for item, contribution, reason in contributions:
+        scores[item] = scores.get(item, 0.0) + contribution
+        if contribution > best.get(item, 0.0):
+            best[item] = contribution
+            reasons[item] = reason
+    return _normalised(scores, reasons, source, limit)
+
+
 def co_occurrence(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
     """Neighbours of the user's recent items, the most recent and strongest counting most."""
     if profile is None:
         return []
-    scores: dict[str, float] = {}
-    best_contribution: dict[str, float] = {}
-    reasons: dict[str, str] = {}
-    for rank, (seed, weight, _ts) in enumerate(profile.recent):
-        seed_weight = weight / (1.0 + rank)
-        verb = "bought" if weight >= 8.0 else "viewed"
-        for item, similarity in world.neighbours(seed):
-            contribution = seed_weight * similarity
-            scores[item] = scores.get(item, 0.0) + contribution
-            if contribution > best_contribution.get(item, 0.0):
-                best_contribution[item] = contribution
-                reasons[item] = f"often {verb} together with {seed}"
-    return _normalised(scores, reasons, "co_occurrence", limit)
+    contributions = (
+        (item, weight / (1.0 + rank) * similarity,
+         f"often {'bought' if weight >= 8.0 else 'viewed'} together with {seed}")
+        for rank, (seed, weight, _ts) in enumerate(profile.recent)
+        for item, similarity in world.neighbours(seed)
+    )
+    return _accumulate(contributions, "co_occurrence", limit)
 
 
 def sequence(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
@@ -86,18 +95,12 @@ def sequence(profile: Profile | None, world: World, limit: int) -> list[Candidat
     """
     if profile is None:
         return []
-    scores: dict[str, float] = {}
-    reasons: dict[str, str] = {}
-    best: dict[str, float] = {}
-    for rank, (seed, _weight, _ts) in enumerate(profile.recent[:_SEQUENCE_SEEDS]):
-        recency = 1.0 / (1 + 2 * rank)
-        for item, probability in world.next_items(seed):
-            contribution = recency * probability
-            scores[item] = scores.get(item, 0.0) + contribution
-            if contribution > best.get(item, 0.0):
-                best[item] = contribution
-                reasons[item] = f"often viewed next after {seed}"
-    return _normalised(scores, reasons, "sequence", limit)
+    contributions = (
+        (item, probability / (1 + 2 * rank), f"often viewed next after {seed}")
+        for rank, (seed, _weight, _ts) in enumerate(profile.recent[:_SEQUENCE_SEEDS])
+        for item, probability in world.next_items(seed)
+    )
+    return _accumulate(contributions, "sequence", limit)
 
 
 def category_affinity(profile: Profile | None, world: World, limit: int) -> list[Candidate]:

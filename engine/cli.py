@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,11 +54,13 @@ def main() -> None:
 def broker(port: int) -> None:
     """Run an embedded Kafka-compatible broker (Tansu, in memory, on loopback) until Ctrl-C."""
     from engine.stream.broker import EmbeddedBroker
+    from engine.stream.demo import wait_until_stopped
 
     with EmbeddedBroker(port=port) as running:
         click.echo(f"broker listening on {running.url}  (ENGINE_BROKER={running.url})")
         click.echo("memory storage only: everything is lost when it stops. Ctrl-C to stop.")
-        _wait_for_interrupt()
+        wait_until_stopped()
+        click.echo("stopping")
 
 
 @main.group()
@@ -127,16 +127,6 @@ def demo(users: int, exit_after: bool) -> None:
     from engine.stream.demo import run_demo
 
     run_demo(_settings(), users=users, wait=not exit_after)
-
-
-def _wait_for_interrupt() -> None:
-    """Block until Ctrl-C or SIGTERM; either unwinds normally, so ``with`` blocks clean up."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("stopping")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,15 @@ from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
 from engine.stream.replay import replay
 
-__all__ = ["SAMPLE", "get_json", "run_demo", "settings_env", "wait_until_healthy", "worker_process"]
+__all__ = [
+    "SAMPLE",
+    "get_json",
+    "run_demo",
+    "settings_env",
+    "wait_until_healthy",
+    "wait_until_stopped",
+    "worker_process",
+]
 
 SAMPLE = Path(str(resources.files("engine").joinpath("samples", "rees46_2019_10_head.csv.gz")))
 
@@ -165,16 +174,13 @@ def run_demo(settings: Settings, *, users: int = 3, wait: bool = True) -> None:
                        f"(ENGINE_BROKER={broker.url})")
             if wait:
                 click.echo("\nCtrl-C to stop.")
-                _wait_forever()
+                wait_until_stopped()
     click.echo("stopped.")
 
 
-def _wait_forever() -> None:
-    import signal
-
+def wait_until_stopped() -> None:
+    """Block until Ctrl-C or SIGTERM; either unwinds normally, so ``with`` blocks clean up."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
