@@ -65,11 +65,11 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         rt.stats.inc("duplicates_skipped")
         return
     if outcome.status == "forgotten":
-        rt.profiles.pop(event.user_id, None)
+        await rt.store(rt.profiles, event.user_id, None, message.partition)
         await rt.send("recommendations", user_key, None)
         rt.stats.inc("users_forgotten")
         return
-    rt.profiles[event.user_id] = outcome.profile
+    await rt.store(rt.profiles, event.user_id, outcome.profile, message.partition)
     rt.stats.inc("events_processed")
     if outcome.pairs is not None:
         await _send_row_increments(rt, outcome.pairs)
@@ -126,7 +126,7 @@ async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
             else:
                 rt.stats.inc("item_redeliveries_skipped")
     for item_id, row in changed.items():
-        rt.item_rows[item_id] = row
+        await rt.store(rt.item_rows, item_id, row, item_partition(item_id, rt.settings.partitions))
         summary = row.summary(rt.world.weight, rt.config.neighbours)
         await rt.send("item-neighbours", item_id.encode(), orjson.dumps(summary))
     rt.stats.inc("item_rows_updated", len(changed))

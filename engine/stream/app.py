@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+import orjson
 
 from engine.pipeline import EngineConfig
 from engine.settings import Settings
@@ -54,13 +55,39 @@ class Runtime:
     async def send(
         self, role: str, key: bytes | None, value: bytes | None, partition: int | None = None
     ) -> None:
-        """Hand a record to the worker's producer (flushed by Faust before every commit).
+        """Send a record to one of the engine's topics (see :meth:`send_to`)."""
+        await self.send_to(self.topics[role].get_topic_name(), key, value, partition)
 
-        Cheaper than ``Topic.send``; a delivery failure is logged and counted.
+    async def send_to(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None
+    ) -> None:
+        """Hand a record to the worker's producer; returns once it is in aiokafka's buffer.
+
+        Faust flushes aiokafka before every offset commit, so a record handed
+        over while its input event was processed is durable before that
+        event's offset is committed. A delivery failure is logged and counted.
         """
-        topic = self.topics[role].get_topic_name()
         delivery = await self.producer.send(topic, key, value, partition, None, None)
         delivery.add_done_callback(self._check_delivery)
+
+    async def store(self, table: Any, key: str, value: Any | None, partition: int) -> None:
+        """Set (``value``) or delete (None) a table key, with its changelog record.
+
+        Not ``table[key] = value``: Faust queues that changelog record in its
+        own producer buffer, whose flush before a commit gives up after 0.1 s
+        with records still queued, so a commit can overtake the state it
+        covers and a crash then loses that state for good (seen in
+        kill -9 tests). Here the record is in aiokafka's buffer before the
+        event is acknowledged. Same partition, key and value bytes as Faust's.
+        """
+        if value is None:
+            if key in table.data:
+                del table.data[key]
+        else:
+            table.data[key] = value
+        payload = None if value is None else orjson.dumps(value.to_dict())
+        await self.send_to(table.changelog_topic.get_topic_name(), key.encode(), payload,
+                           partition)
 
     def _check_delivery(self, delivery: asyncio.Future[Any]) -> None:
         if not delivery.cancelled() and delivery.exception() is not None:
