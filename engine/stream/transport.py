@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ from engine.settings import Settings
 from engine.stream.offsets import log_end_offsets
 
 __all__ = ["EngineTransport"]
+
+log = logging.getLogger(__name__)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -50,6 +53,15 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        # Faust treats skipped input offsets as acknowledged and commits past them.
+        # On an input topic without compaction or transactions a gap means records
+        # were never handed to an agent (a recovery race, faust-streaming #596/#606):
+        # say so loudly, it is data the engine did not see.
+        log.warning("input gap on %s[%s]: offsets %s..%s were never processed",
+                    tp.topic, tp.partition, offset_from, offset_to)
+        await super()._add_gap(tp, offset_from, offset_to)
 
 
 class EngineTransport(faust_aiokafka.Transport):
