@@ -52,6 +52,8 @@ class EngineConfig:
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     variants: tuple[Variant, ...] = (Variant("learned", 1.0),)
     refresh_interval: float = 0.0
+    exclude_recent: int = 1  # the user's latest items not to recommend (1: the current one)
+    max_per_category: int = 0  # diversity: places one category may fill (0: no cap)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -69,6 +71,8 @@ class EngineConfig:
             neighbours=settings.neighbours,
             variants=settings.variants,
             refresh_interval=settings.refresh_interval,
+            exclude_recent=settings.exclude_recent,
+            max_per_category=settings.max_per_category,
         )
 
 
@@ -153,8 +157,8 @@ def recommend(
             for item, score in world.trending_in(category, config.pool)
         ]
     exclude = set(profile.purchased) if profile else set()
-    if profile and profile.recent:
-        exclude.add(profile.recent[0][0])  # what the user is looking at right now
+    if profile:  # what the user is looking at right now, and (configurable) just saw
+        exclude.update(entry[0] for entry in profile.recent[: config.exclude_recent])
 
     def allowed(item_id: str) -> bool:
         if not world.is_recommendable(item_id):
@@ -167,7 +171,13 @@ def recommend(
         )
 
     weights = {**config.weights, "in_category": 0.05}
-    items = [r.to_dict() for r in blend(candidates, exclude, allowed, weights, n)]
+    def category_of(item_id: str) -> str | None:
+        item = world.item(item_id)
+        return item.category if item else None
+
+    ranked = blend(candidates, exclude, allowed, weights, n, category_of=category_of,
+                   max_per_category=config.max_per_category)
+    items = [r.to_dict() for r in ranked]
     fingerprint = _list_fingerprint(user_id, trigger_event_id, items)
     return {
         "user_id": user_id,

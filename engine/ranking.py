@@ -45,10 +45,15 @@ def blend(
     is_recommendable: Callable[[str], bool],
     weights: Mapping[str, float],
     n: int,
+    *,
+    category_of: Callable[[str], str | None] = lambda item: None,
+    max_per_category: int = 0,
 ) -> list[RankedItem]:
     """The ``n`` best items by weighted score; never an excluded, unavailable or repeated item.
 
-    Each item keeps its reasons, strongest contribution first.
+    Each item keeps its reasons, strongest contribution first. With
+    ``max_per_category`` > 0, no category fills more than that many places
+    (diversity); items without a category are not capped.
     """
     scores: dict[str, float] = {}
     reasons: dict[str, list[tuple[float, str]]] = {}
@@ -64,11 +69,16 @@ def blend(
             scores[item] = scores.get(item, 0.0) + contribution
             reasons.setdefault(item, []).append((contribution, candidate.reason))
     result: list[RankedItem] = []
+    per_category: dict[str, int] = {}
     for item, score in _best_first(scores, n):
         if len(result) == n:
             break
         if not is_recommendable(item):
             continue
+        if max_per_category > 0 and (category := category_of(item)) is not None:
+            if per_category.get(category, 0) >= max_per_category:
+                continue
+            per_category[category] = per_category.get(category, 0) + 1
         explained = sorted(reasons[item], key=lambda cr: -cr[0])
         unique = list(dict.fromkeys(reason for _, reason in explained))[:_MAX_REASONS]
         result.append(RankedItem(item, round(score, 6), unique))

@@ -73,6 +73,8 @@ class Settings:
     heartbeat_interval: float = 1.0
     commit_interval: float = 1.0
     producer_linger_ms: int = 0  # batching of the worker's sends (changelogs, lists)
+    exclude_recent: int = 1  # the user's latest items never recommended (1: the current one)
+    max_per_category: int = 0  # diversity: places one category may fill in a list (0: no cap)
     log_level: str = "info"
 
     def topic(self, role: str) -> str:
@@ -89,6 +91,13 @@ def _int(raw: str) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"expected an integer, got {raw!r}") from None
+
+
+def _non_negative_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise ValueError(f"expected an integer >= 0, got {raw!r}")
+    return value
 
 
 def _positive_int(raw: str) -> int:
@@ -197,7 +206,9 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SESSION_TIMEOUT": ("session_timeout", _float),
     "HEARTBEAT_INTERVAL": ("heartbeat_interval", _float),
     "COMMIT_INTERVAL": ("commit_interval", _float),
-    "PRODUCER_LINGER_MS": ("producer_linger_ms", _int),
+    "PRODUCER_LINGER_MS": ("producer_linger_ms", _non_negative_int),
+    "EXCLUDE_RECENT": ("exclude_recent", _non_negative_int),
+    "MAX_PER_CATEGORY": ("max_per_category", _non_negative_int),
     "LOG_LEVEL": ("log_level", _log_level),
 }
 

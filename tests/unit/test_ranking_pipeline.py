@@ -324,3 +324,41 @@ def test_the_profile_learns_the_category_of_the_item_from_the_catalog() -> None:
     outcome = handle_event(None, view("e1", "r0"), shop(), EngineConfig())
     assert outcome.profile is not None
     assert outcome.profile.category == {"shoes/running": 1.0}
+
+
+def test_a_per_category_cap_keeps_one_category_from_filling_the_list() -> None:
+    from engine.candidates import Candidate
+    from engine.ranking import blend
+
+    shoes = [Candidate(f"s{i}", 1.0 - i / 100, "co_occurrence", "r") for i in range(6)]
+    books = [Candidate(f"b{i}", 0.5 - i / 100, "co_occurrence", "r") for i in range(6)]
+    category = {**{f"s{i}": "shoes" for i in range(6)}, **{f"b{i}": "books" for i in range(6)}}
+    ranked = blend({"co_occurrence": shoes + books}, set(), lambda i: True,
+                   {"co_occurrence": 1.0}, 6, category_of=category.get, max_per_category=2)
+    assert [r.item_id for r in ranked] == ["s0", "s1", "b0", "b1"]
+    uncapped = blend({"co_occurrence": shoes + books}, set(), lambda i: True,
+                     {"co_occurrence": 1.0}, 6, category_of=category.get)
+    assert [r.item_id for r in uncapped] == [f"s{i}" for i in range(6)]
+
+
+def test_recently_seen_items_are_excluded_as_configured() -> None:
+    from engine.events import Event
+    from engine.pipeline import EngineConfig, handle_event, recommend
+    from engine.world import World
+
+    world = World()
+    for item in ("a", "b", "c", "d"):
+        world.set_neighbours(item, 1.0, (1.0, 0.0), [])
+    profile = None
+    for i, item in enumerate(("a", "b", "c")):
+        profile = handle_event(profile, Event(f"e{i}", "u", item, "view", float(i)), world,
+                               EngineConfig()).profile
+
+    def shown(exclude_recent: int) -> set[str]:
+        config = EngineConfig(exclude_recent=exclude_recent)
+        listing = recommend(profile, "u", world, config, trigger_event_id=None, now=0.0)
+        return {i["item_id"] for i in listing["items"]}
+
+    assert shown(1) == {"a", "b", "d"}  # only what the user is looking at now (c)
+    assert shown(3) == {"d"}
+    assert shown(0) == {"a", "b", "c", "d"}
