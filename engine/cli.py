@@ -119,6 +119,21 @@ def evaluate(path: Path, limit: int | None, json_path: Path | None) -> None:
 
 
 @main.command()
+@click.option("--events", default=20000, show_default=True, help="events per throughput run")
+@click.option("--rate", "rates", type=int, multiple=True, default=(500, 1000, 2000),
+              show_default=True, help="events/s of a latency step (repeatable)")
+@click.option("--seconds", default=10.0, show_default=True, help="length of a latency step")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="also write the figures as JSON here")
+@_friendly_errors
+def bench(events: int, rates: tuple[int, ...], seconds: float, out: Path | None) -> None:
+    """Throughput against raw aiokafka and Faust ceilings, latency at fixed rates, memory."""
+    from engine.stream.bench import run_bench
+
+    run_bench(_settings(), events=events, rates=rates, latency_seconds=seconds, out=out)
+
+
+@main.command()
 @click.option("--users", default=3, show_default=True, help="how many users' lists to show")
 @click.option("--exit-after", is_flag=True, help="stop after showing the lists (no Ctrl-C wait)")
 @_friendly_errors
