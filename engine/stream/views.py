@@ -108,7 +108,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
             **rt.stats.snapshot(),
             "catalog_items": rt.world.item_count(),
             "items_with_neighbours": rt.world.known_item_count(),
-            "models": {"blend": {"strategy": "co_occurrence+category+trending"}},
+            "models": {"blend": {"sources": dict(rt.config.weights)}},
         })
 
     @app.page("/metrics")
