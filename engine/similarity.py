@@ -19,7 +19,7 @@ so a redelivered increment is applied once.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "RowIncrement",
     "RowLimits",
     "apply_increment",
+    "apply_increments",
     "row_increments",
     "top_neighbours",
     "top_next",
@@ -108,10 +109,29 @@ def apply_increment(
     An offset at or below the last one applied is a redelivery and changes nothing.
     Takes ownership of ``row``.
     """
+    return apply_increments(row, item_id, [increment], offset, limits)
+
+
+def apply_increments(
+    row: ItemRow | None,
+    item_id: str,
+    increments: Sequence[RowIncrement],
+    offset: int,
+    limits: RowLimits,
+) -> tuple[ItemRow, bool]:
+    """Apply all the increments one input record (at ``offset``) holds for this row, once."""
     row = row or ItemRow(item_id)
     if offset <= row.applied_offset:
         return row, False
     row.applied_offset = offset
+    for increment in increments:
+        _add(row, increment, limits)
+    row.pairs = _bounded(row.pairs, limits.max_pairs)
+    row.next = _bounded(row.next, limits.max_pairs)
+    return row, True
+
+
+def _add(row: ItemRow, increment: RowIncrement, limits: RowLimits) -> None:
     if increment.gain > 0:
         row.weight += increment.gain
         if increment.ts >= row.popularity_ts:
@@ -125,9 +145,6 @@ def apply_increment(
         row.pairs[partner] = row.pairs.get(partner, 0.0) + weight
     for following, count in increment.next.items():
         row.next[following] = row.next.get(following, 0.0) + count
-    row.pairs = _bounded(row.pairs, limits.max_pairs)
-    row.next = _bounded(row.next, limits.max_pairs)
-    return row, True
 
 
 def _bounded(weights: dict[str, float], bound: int) -> dict[str, float]:

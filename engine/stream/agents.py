@@ -8,20 +8,20 @@ send what it asks for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from engine.deadletter import dead_letter_record
 from engine.errors import InvalidRecord
 from engine.events import decode_event, decode_item
 from engine.pipeline import handle_event, recommend
-from engine.profiles import PairUpdate
-from engine.similarity import ItemRow, RowIncrement, apply_increment, row_increments
+from engine.similarity import ItemRow, apply_increments
 from engine.stream.app import EngineApp, Runtime
+from engine.stream.increments import decode_increments, item_partition
 
 __all__ = ["install"]
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 #: published once per batch, not once per interaction.
 _ROW_BATCH = 1000
 _ROW_BATCH_WAIT = 0.005  # seconds
+_INCREMENT_FLUSH_EVERY = 0.005  # seconds between sends of the user side's row increments
 
 
 async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
@@ -72,40 +73,11 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     await rt.store(rt.profiles, event.user_id, outcome.profile, message.partition)
     rt.stats.inc("events_processed")
     if outcome.pairs is not None:
-        await _send_row_increments(rt, outcome.pairs)
+        rt.increments.add(outcome.pairs)
+        if rt.increments.full():
+            await rt.increments.flush()
     if outcome.publish:
         await _publish_list(rt, event.user_id, outcome.profile, event.event_id)
-
-
-def item_partition(item_id: str, partitions: int) -> int:
-    """The partition that owns an item: Kafka's default (murmur2) partitioner on its id."""
-    return int(murmur2(item_id.encode()) & 0x7FFFFFFF) % partitions
-
-
-async def _send_row_increments(rt: Runtime, pairs: PairUpdate) -> None:
-    """One message per partition that owns touched rows (not one per row)."""
-    by_partition: dict[int, dict[str, Any]] = {}
-    for item_id, increment in row_increments(pairs).items():
-        partition = item_partition(item_id, rt.settings.partitions)
-        rows = by_partition.setdefault(partition, {})
-        rows[item_id] = {"gain": increment.gain, "pairs": increment.pairs, "next": increment.next}
-    for partition, rows in by_partition.items():
-        value = orjson.dumps({"ts": pairs.ts, "rows": rows})
-        await rt.send("item-pairs", None, value, partition)
-
-
-def _decode_increments(value: bytes) -> dict[str, RowIncrement]:
-    data = orjson.loads(value)
-    ts = float(data["ts"])
-    return {
-        str(item_id): RowIncrement(
-            float(row["gain"]),
-            {str(k): float(v) for k, v in row["pairs"].items()},
-            ts,
-            {str(k): float(v) for k, v in row.get("next", {}).items()},
-        )
-        for item_id, row in data["rows"].items()
-    }
 
 
 async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
@@ -113,14 +85,14 @@ async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
     changed: dict[str, ItemRow] = {}
     for message in messages:
         try:
-            increments = _decode_increments(message.value)
+            increments = decode_increments(message.value)
         except Exception as exc:
             await dead_letter(rt, f"unreadable row increments: {exc}"[:300], message)
             continue
-        for item_id, increment in increments.items():
+        for item_id, item_increments in increments.items():
             row = changed.get(item_id) or rt.item_rows.get(item_id)
-            row, applied = apply_increment(row, item_id, increment, message.offset,
-                                           rt.config.row_limits)
+            row, applied = apply_increments(row, item_id, item_increments, message.offset,
+                                            rt.config.row_limits)
             if applied:
                 changed[item_id] = row
             else:
@@ -178,6 +150,16 @@ def install(app: EngineApp, rt: Runtime) -> None:
             except Exception:  # the worker never dies on a record
                 log.exception("applying %s row increment messages failed", len(events))
                 rt.stats.inc("internal_errors")
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def flush_row_increments() -> None:
+        while True:
+            await asyncio.sleep(_INCREMENT_FLUSH_EVERY)
+            if len(rt.increments):
+                try:
+                    await rt.increments.flush()
+                except Exception:
+                    log.exception("sending row increments failed; retrying")
 
     @app.agent(rt.topics["catalog"], name="catalog")
     async def catalog(stream: Any) -> None:

@@ -18,6 +18,7 @@ import orjson
 from engine.pipeline import EngineConfig
 from engine.settings import Settings
 from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
+from engine.stream.increments import IncrementBuffer
 from engine.stream.stats import WorkerStats
 from engine.stream.transport import EngineTransport
 from engine.topics import topic_plan
@@ -51,6 +52,13 @@ class Runtime:
     item_rows: Any  # faust Table: item id -> ItemRow
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     producer: Any = None  # the app's producer, set when the app exists
+    increments: IncrementBuffer = field(init=False)
+
+    def __post_init__(self) -> None:
+        async def send_increments(partition: int, value: bytes) -> None:
+            await self.send("item-pairs", None, value, partition)
+
+        self.increments = IncrementBuffer(send_increments, self.settings.partitions)
 
     async def send(
         self, role: str, key: bytes | None, value: bytes | None, partition: int | None = None

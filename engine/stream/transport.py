@@ -54,6 +54,16 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        # Row increments the clickstream agent buffers must be in the producer
+        # before the offsets of their events are committed (Faust flushes the
+        # producer next, then commits).
+        runtime = getattr(self.app, "engine", None)
+        if runtime is not None:
+            await runtime.increments.flush()
+        committed: bool = await super().commit(*args, **kwargs)
+        return committed
+
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         # Faust treats skipped input offsets as acknowledged and commits past them.
         # On an input topic without compaction or transactions a gap means records

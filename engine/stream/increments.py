@@ -1,0 +1,80 @@
+"""Row increments on their way to the item side, coalesced per owning partition.
+
+The clickstream agent adds each event's increments here instead of sending
+them one message per event. The buffer is sent as one message per partition
+that owns touched rows: when it holds enough, every few milliseconds, and
+always before Faust commits input offsets (see ``engine/stream/transport.py``),
+so a commit never overtakes increments still in the buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from engine.profiles import PairUpdate
+from engine.similarity import RowIncrement, row_increments
+
+__all__ = ["IncrementBuffer", "decode_increments", "item_partition"]
+
+Send = Callable[[int, bytes], Awaitable[None]]
+
+
+def item_partition(item_id: str, partitions: int) -> int:
+    """The partition that owns an item: Kafka's default (murmur2) partitioner on its id."""
+    return int(murmur2(item_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+class IncrementBuffer:
+    """Pending row increments by partition; ``flush`` sends one message per partition."""
+
+    def __init__(self, send: Send, partitions: int, max_pending: int = 500) -> None:
+        self._send = send
+        self._partitions = partitions
+        self._max_pending = max_pending
+        self._pending: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        self._count = 0
+        self._lock = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, update: PairUpdate) -> None:
+        for item_id, increment in row_increments(update).items():
+            rows = self._pending.setdefault(item_partition(item_id, self._partitions), {})
+            rows.setdefault(item_id, []).append(
+                {"gain": increment.gain, "pairs": increment.pairs, "next": increment.next,
+                 "ts": increment.ts}
+            )
+            self._count += 1
+
+    def full(self) -> bool:
+        return self._count >= self._max_pending
+
+    async def flush(self) -> None:
+        """Hand everything pending to the producer, in order."""
+        async with self._lock:
+            pending, self._pending, self._count = self._pending, {}, 0
+            for partition, rows in pending.items():
+                await self._send(partition, orjson.dumps({"rows": rows}))
+
+
+def decode_increments(value: bytes) -> dict[str, list[RowIncrement]]:
+    """The increments of one item-pairs message, by item."""
+    data = orjson.loads(value)
+    return {
+        str(item_id): [
+            RowIncrement(
+                float(inc["gain"]),
+                {str(k): float(v) for k, v in inc["pairs"].items()},
+                float(inc["ts"]),
+                {str(k): float(v) for k, v in inc.get("next", {}).items()},
+            )
+            for inc in increments
+        ]
+        for item_id, increments in data["rows"].items()
+    }
