@@ -56,11 +56,24 @@ class IncrementBuffer:
         return self._count >= self._max_pending
 
     async def flush(self) -> None:
-        """Hand everything pending to the producer, in order."""
+        """Hand everything pending to the producer; what a failed send kept is kept pending."""
         async with self._lock:
             pending, self._pending, self._count = self._pending, {}, 0
-            for partition, rows in pending.items():
-                await self._send(partition, orjson.dumps({"rows": rows}))
+            while pending:
+                partition, rows = next(iter(pending.items()))
+                try:
+                    await self._send(partition, orjson.dumps({"rows": rows}))
+                except BaseException:
+                    self._restore(pending)
+                    raise
+                del pending[partition]
+
+    def _restore(self, unsent: dict[int, dict[str, list[dict[str, Any]]]]) -> None:
+        for partition, rows in unsent.items():
+            for item_id, increments in rows.items():
+                kept = self._pending.setdefault(partition, {}).setdefault(item_id, [])
+                kept[:0] = increments  # older than anything added since
+                self._count += len(increments)
 
 
 def decode_increments(value: bytes) -> dict[str, list[RowIncrement]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from engine.profiles import PairUpdate
 from engine.stream.increments import IncrementBuffer, decode_increments, item_partition
 
@@ -49,3 +51,21 @@ def test_the_buffer_says_when_it_is_full() -> None:
     assert len(buffer) == 2 and not buffer.full()
     buffer.add(PairUpdate("c", 1.0, (), 0.0))
     assert buffer.full()
+
+
+def test_increments_a_failed_send_did_not_deliver_stay_pending() -> None:
+    attempts: list[int] = []
+
+    async def flaky(partition: int, value: bytes) -> None:
+        attempts.append(partition)
+        if len(attempts) == 1:
+            raise ConnectionError("broker away")
+
+    buffer = IncrementBuffer(flaky, 4)
+    buffer.add(PairUpdate("a", 1.0, (("b", 1.0), ("c", 1.0), ("d", 1.0)), 0.0))
+    before = len(buffer)
+    with pytest.raises(ConnectionError):
+        asyncio.run(buffer.flush())
+    assert len(buffer) == before, "nothing lost"
+    asyncio.run(buffer.flush())
+    assert len(buffer) == 0
