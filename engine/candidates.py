@@ -22,6 +22,7 @@ import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from engine.content import category_levels
 from engine.profiles import Profile, interest_shares
 from engine.world import World
 
@@ -31,6 +32,7 @@ __all__ = [
     "Source",
     "category_affinity",
     "co_occurrence",
+    "content_based",
     "sequence",
     "trending",
 ]
@@ -118,6 +120,29 @@ def category_affinity(profile: Profile | None, world: World, limit: int) -> list
     return _normalised(scores, reasons, "category", limit)
 
 
+def content_based(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
+    """Items whose category, tags and brand match the user's interests (TF-IDF weighted).
+
+    Needs no interaction with the item: new items are found as soon as they
+    are in the catalog.
+    """
+    if profile is None:
+        return []
+    interests: dict[str, float] = {}
+    for category, share in interest_shares(profile.category, top=3).items():
+        for level in category_levels(category)[-2:]:  # the specific levels; the top ones say little
+            interests[f"c:{level}"] = max(interests.get(f"c:{level}", 0.0), share)
+    for tag, share in interest_shares(profile.tag, top=5).items():
+        interests[f"t:{tag}"] = share
+    scores: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    for item, score, feature in world.content.score(interests, limit):
+        scores[item] = score
+        kind = "category" if feature.startswith("c:") else "tag"
+        reasons[item] = f"matches your interest in {kind} {feature[2:]}"
+    return _normalised(scores, reasons, "content", limit)
+
+
 def trending(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
     """The most popular items right now (event time): for everyone, and cold start."""
     return [Candidate(item, score, "trending", "trending now")
@@ -129,5 +154,6 @@ SOURCES: dict[str, Source] = {
     "sequence": sequence,
     "co_occurrence": co_occurrence,
     "category": category_affinity,
+    "content": content_based,
     "trending": trending,
 }

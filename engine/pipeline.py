@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from engine import __version__
 from engine.candidates import SOURCES, Candidate
+from engine.errors import SettingsError
 from engine.events import Event
 from engine.profiles import ItemFacts, PairUpdate, Profile, ProfileLimits, apply_event
 from engine.ranking import DEFAULT_WEIGHTS, blend
@@ -71,9 +72,21 @@ class EngineConfig:
             neighbours=settings.neighbours,
             variants=settings.variants,
             refresh_interval=settings.refresh_interval,
+            weights=_blend_weights(settings.blend_weights),
             exclude_recent=settings.exclude_recent,
             max_per_category=settings.max_per_category,
         )
+
+
+def _blend_weights(overrides: Mapping[str, float] | None) -> dict[str, float]:
+    weights = dict(DEFAULT_WEIGHTS)
+    for name, weight in (overrides or {}).items():
+        if name not in SOURCES:
+            raise SettingsError(
+                f"ENGINE_BLEND_WEIGHTS: unknown source {name!r} (known: {', '.join(SOURCES)})"
+            )
+        weights[name] = weight
+    return weights
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,10 @@ def handle_event(
     if profile is not None and _is_redelivery(profile, event, position):
         return EventOutcome(profile, "duplicate")
     item = world.item(event.item_id) if event.item_id else None
-    facts = ItemFacts(item.category, item.tags) if item else ItemFacts()
+    facts = ItemFacts()
+    if item is not None:  # the brand counts as a tag of interest
+        tags = (*item.tags, item.brand) if item.brand else item.tags
+        facts = ItemFacts(item.category, tuple(dict.fromkeys(tags)))
     profile, pairs = apply_event(profile, event, facts, config.profile_limits)
     if position is not None:
         profile.offsets[str(position[0])] = position[1]
@@ -150,7 +166,11 @@ def recommend(
 ) -> dict[str, Any]:
     """The user's recommendation list in the contract's format (cold start when no profile)."""
     n = n or config.top_n
-    candidates = {name: source(profile, world, config.pool) for name, source in SOURCES.items()}
+    candidates = {
+        name: source(profile, world, config.pool)
+        for name, source in SOURCES.items()
+        if config.weights.get(name, 0.0) > 0
+    }
     if category is not None:
         candidates["in_category"] = [
             Candidate(item, score, "in_category", f"popular in {category}")

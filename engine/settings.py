@@ -73,6 +73,7 @@ class Settings:
     heartbeat_interval: float = 1.0
     commit_interval: float = 1.0
     producer_linger_ms: int = 0  # batching of the worker's sends (changelogs, lists)
+    blend_weights: Mapping[str, float] | None = None  # None: the engine's defaults
     exclude_recent: int = 1  # the user's latest items never recommended (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill in a list (0: no cap)
     log_level: str = "info"
@@ -172,6 +173,21 @@ def parse_variants(raw: str) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
+def parse_weights(raw: str) -> Mapping[str, float]:
+    """Parse ``source:weight,source:weight`` (sources not named keep their default weight).
+
+    >>> dict(parse_weights("content:0.2,trending:0"))
+    {'content': 0.2, 'trending': 0.0}
+    """
+    weights = {}
+    for part in raw.split(","):
+        name, sep, weight = part.strip().partition(":")
+        if not sep or not name:
+            raise ValueError(f"expected source:weight, got {part!r}")
+        weights[name] = _float(weight)
+    return MappingProxyType(weights)
+
+
 def _log_level(raw: str) -> str:
     level = raw.lower()
     if level not in ("debug", "info", "warning", "error", "critical"):
@@ -207,6 +223,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "HEARTBEAT_INTERVAL": ("heartbeat_interval", _float),
     "COMMIT_INTERVAL": ("commit_interval", _float),
     "PRODUCER_LINGER_MS": ("producer_linger_ms", _non_negative_int),
+    "BLEND_WEIGHTS": ("blend_weights", parse_weights),
     "EXCLUDE_RECENT": ("exclude_recent", _non_negative_int),
     "MAX_PER_CATEGORY": ("max_per_category", _non_negative_int),
     "LOG_LEVEL": ("log_level", _log_level),

@@ -21,20 +21,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from engine.content import ContentIndex, category_levels
 from engine.events import CatalogItem
 
 __all__ = ["World"]
 
 _TRENDING_POOL = 200  # items kept in the cached trending lists
 _MIN_STALENESS = 32  # popularity changes a cached trending list may lag behind
-
-
-def _category_levels(category: str | None) -> list[str]:
-    """``"a/b/c"`` belongs to ``a``, ``a/b`` and ``a/b/c``."""
-    if not category:
-        return []
-    parts = category.split("/")
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 class World:
@@ -55,6 +48,7 @@ class World:
         self._weights: dict[str, float] = {}
         self._popularity: dict[str, float] = {}  # item -> log-space popularity key
         self._members: dict[str, set[str]] = {}  # category (any level) -> items
+        self.content = ContentIndex()
         self._changes = 0  # popularity changes so far
         self._trending: tuple[int, list[tuple[str, float]]] | None = None
         self._trending_by_category: dict[str, tuple[int, list[tuple[str, float]]]] = {}
@@ -64,21 +58,23 @@ class World:
         old = self._items.get(item.item_id)
         self._items[item.item_id] = item
         self._removed.discard(item.item_id)
+        self.content.add(item)
         if old is None or old.category != item.category:
             self._index(item.item_id, old.category if old else None, item.category)
 
     def remove_item(self, item_id: str) -> None:
         old = self._items.pop(item_id, None)
         self._removed.add(item_id)
+        self.content.remove(item_id)
         if old is not None:
             self._index(item_id, old.category, None)
 
     def _index(self, item_id: str, old: str | None, new: str | None) -> None:
-        for level in _category_levels(old):
+        for level in category_levels(old):
             self._members.get(level, set()).discard(item_id)
-        for level in _category_levels(new):
+        for level in category_levels(new):
             self._members.setdefault(level, set()).add(item_id)
-        for level in {*_category_levels(old), *_category_levels(new)}:
+        for level in {*category_levels(old), *category_levels(new)}:
             self._trending_by_category.pop(level, None)
 
     def apply_summary(self, summary: dict[str, Any]) -> None:

@@ -176,3 +176,28 @@ def test_trending_leaves_out_removed_and_unavailable_items() -> None:
     world = shop()
     world.remove_item("b0")
     assert {"gone", "b0"}.isdisjoint(c.item_id for c in trending(None, world, 100))
+
+
+def test_content_based_finds_a_new_item_nobody_has_touched_by_its_category_and_tags() -> None:
+    from engine.candidates import content_based
+
+    world = World()
+    world.set_item(CatalogItem("old-shoe", category="shoes/running", tags=("trail",)))
+    world.set_item(CatalogItem("book", category="books"))
+    world.set_item(CatalogItem("new-shoe", category="shoes/running", tags=("trail",),
+                               brand="acme"))
+    user = Profile("u", category={"shoes/running": 3.0}, tag={"trail": 2.0})
+    found = content_based(user, world, 5)
+    assert {c.item_id for c in found} == {"old-shoe", "new-shoe"}, "books do not match"
+    assert all(c.reason.startswith("matches your interest in") for c in found)
+
+
+def test_blend_weights_come_from_the_setting_and_unknown_sources_are_refused() -> None:
+    from engine.errors import SettingsError
+    from engine.pipeline import EngineConfig
+    from engine.settings import load_settings
+
+    config = EngineConfig.from_settings(load_settings({"ENGINE_BLEND_WEIGHTS": "content:0.2"}))
+    assert config.weights["content"] == 0.2 and config.weights["sequence"] == 1.0
+    with pytest.raises(SettingsError, match="ENGINE_BLEND_WEIGHTS"):
+        EngineConfig.from_settings(load_settings({"ENGINE_BLEND_WEIGHTS": "magic:1"}))
