@@ -187,19 +187,24 @@ def _with_catalog(rows: Iterable[_Row]) -> Iterator[Record]:
         yield Record("clickstream", event["user_id"], event)
 
 
-def _rees46_rows(files: list[Path]) -> Iterator[_Row]:
+def _data_lines(files: list[Path]) -> Iterator[tuple[Path, int, str]]:
+    """Every non-blank line after each file's header, with its file and line number."""
     for path in files:
         lines = _lines(path)
         next(lines)  # header, checked by detect_format
         for number, line in lines:
-            if not line.strip():
-                continue
-            try:
-                row = _rees46_row(line)
-            except (ValueError, KeyError) as exc:
-                raise DatasetError(f"{path}:{number}: {exc}") from exc
-            if row is not None:
-                yield row
+            if line.strip():
+                yield path, number, line
+
+
+def _rees46_rows(files: list[Path]) -> Iterator[_Row]:
+    for path, number, line in _data_lines(files):
+        try:
+            row = _rees46_row(line)
+        except (ValueError, KeyError) as exc:
+            raise DatasetError(f"{path}:{number}: {exc}") from exc
+        if row is not None:
+            yield row
 
 
 @functools.lru_cache(maxsize=16)
@@ -249,31 +254,26 @@ def _rees46_row(line: str) -> _Row | None:
 def _yoochoose_rows(files: list[Path]) -> list[_Row]:
     """All files' clicks, sorted (stably) by time: the files are grouped by session."""
     rows: list[tuple[float, _Row]] = []
-    for path in files:
-        lines = _lines(path)
-        next(lines)  # header, checked by detect_format
-        for number, line in lines:
-            if not line.strip():
-                continue
-            try:
-                session, item_id, time = line.split("\t")
-                ts = float(time)
-            except ValueError as exc:
-                raise DatasetError(
-                    f"{path}:{number}: expected SessionId<TAB>ItemId<TAB>Time, got {line!r}"
-                ) from exc
-            event = {
-                "event_id": _stable_id("yoochoose", f"{session}\t{item_id}\t{time}"),
-                "user_id": session,
-                "item_id": item_id,
-                "type": "click",
-                "ts": ts,
-                "value": None,
-                "rec_id": None,
-                "session_id": session,
-                "context": {},
-            }
-            rows.append((ts, (event, {"item_id": item_id, "available": True})))
+    for path, number, line in _data_lines(files):
+        try:
+            session, item_id, time = line.split("\t")
+            ts = float(time)
+        except ValueError as exc:
+            raise DatasetError(
+                f"{path}:{number}: expected SessionId<TAB>ItemId<TAB>Time, got {line!r}"
+            ) from exc
+        event = {
+            "event_id": _stable_id("yoochoose", f"{session}\t{item_id}\t{time}"),
+            "user_id": session,
+            "item_id": item_id,
+            "type": "click",
+            "ts": ts,
+            "value": None,
+            "rec_id": None,
+            "session_id": session,
+            "context": {},
+        }
+        rows.append((ts, (event, {"item_id": item_id, "available": True})))
     rows.sort(key=lambda pair: pair[0])
     return [row for _, row in rows]
 

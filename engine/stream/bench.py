@@ -73,7 +73,7 @@ from engine.errors import EngineError
 from engine.settings import TOPIC_ROLES, Settings, replace
 from engine.stream.admin import bootstrap_servers, create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
-from engine.stream.demo import SAMPLE, get_json, worker_process
+from engine.stream.demo import SAMPLE, get_json, stop_process, worker_process
 
 __all__ = [
     "BenchData", "bench_data", "cpu_seconds", "faust_sink_main", "repeated_events", "rss_mb",
@@ -193,15 +193,6 @@ def rss_mb(pid: int) -> float | None:
             if line.startswith("VmRSS:"):
                 return round(int(line.split()[1]) / 1024, 1)
     return None
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _rate(events: int, seconds: float, cpu: float) -> dict[str, float]:
@@ -331,7 +322,7 @@ def _faust_consume_only(settings: Settings, topic: str, n: int, workdir: Path,
                                   f"(log: {workdir / 'faust-sink.log'})")
             time.sleep(_POLL)
     finally:
-        _stop(proc)
+        stop_process(proc)
     report = json.loads(result.read_text())
     return _rate(n, report["seconds"], report["cpu_seconds"])
 

@@ -33,6 +33,7 @@ __all__ = [
     "get_json",
     "run_demo",
     "settings_env",
+    "stop_process",
     "wait_until_healthy",
     "wait_until_stopped",
     "worker_process",
@@ -74,12 +75,17 @@ def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Po
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def get_json(url: str, token: str | None = None, timeout: float = 10.0) -> tuple[int, Any]:
