@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from engine.errors import InvalidRecord
 from engine.events import decode_item
+from engine.stream.admin import bootstrap_servers
 from engine.stream.app import EngineApp, Runtime
 from engine.stream.offsets import log_end_offsets
 
@@ -88,7 +89,7 @@ async def _caught_up(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, i
 
 def install(app: EngineApp, rt: Runtime) -> None:
     """Run the broadcast reader with the worker, restarting it after failures."""
-    bootstrap = ",".join(u.split("://", 1)[-1] for u in rt.settings.broker.split(","))
+    bootstrap = bootstrap_servers(rt.settings.broker)
 
     @app.task  # type: ignore[untyped-decorator]
     async def read_broadcast_topics() -> None:

@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from engine.datasets import read_records
 from engine.settings import Settings
+from engine.stream.admin import bootstrap_servers
 
-__all__ = ["ReplayStats", "bootstrap_servers", "produce_raw", "replay"]
+__all__ = ["ReplayStats", "produce_raw", "replay"]
 
 _CHECK_EVERY = 1000  # sends between two checks that deliveries succeed
 
@@ -34,18 +35,9 @@ class ReplayStats:
     seconds: float
 
 
-def bootstrap_servers(settings: Settings) -> list[str]:
-    """``host:port`` of each broker URL in ``settings.broker``.
-
-    >>> bootstrap_servers(Settings(broker="kafka://a:9092,kafka://b:9093"))
-    ['a:9092', 'b:9093']
-    """
-    return [url.strip().removeprefix("kafka://") for url in settings.broker.split(",")]
-
-
 def _producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings),
+        bootstrap_servers=bootstrap_servers(settings.broker),
         acks="all",
         linger_ms=5,
     )
