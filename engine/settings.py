@@ -260,6 +260,32 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def _render(value: Any) -> str:
+    if isinstance(value, tuple) and all(isinstance(v, Variant) for v in value):
+        return ",".join(f"{v.name}:{v.weight}" for v in value)
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}:{v}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``ENGINE_*`` variables that make another process read the same settings.
+
+    >>> s = replace(load_settings({}), top_n=5, api_token="t")
+    >>> load_settings(settings_env(s)) == s
+    True
+    """
+    env = {
+        f"ENGINE_{suffix}": _render(getattr(settings, name))
+        for suffix, (name, _) in _PARSERS.items()
+        if getattr(settings, name) is not None
+    }
+    env.update({f"ENGINE_TOPIC_{role.upper()}": name for role, name in settings.topics.items()})
+    return env
+
+
 def replace(settings: Settings, **changes: Any) -> Settings:
     """A copy of ``settings`` with some fields changed (tests and the demo use it)."""
     return dataclasses.replace(settings, **changes)

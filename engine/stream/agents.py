@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -60,17 +61,18 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         await rt.send("clickstream", user_key, message.value)
         rt.stats.inc("events_rerouted")
         return
-    outcome = handle_event(rt.profiles.get(event.user_id), event, rt.world, rt.config,
-                           (message.partition, message.offset))
+    stored_id = rt.pseudonym(event.user_id)  # the raw id is never stored
+    outcome = handle_event(rt.profiles.get(stored_id), replace(event, user_id=stored_id),
+                           rt.world, rt.config, (message.partition, message.offset))
     if outcome.status == "duplicate":
         rt.stats.inc("duplicates_skipped")
         return
     if outcome.status == "forgotten":
-        await rt.store(rt.profiles, event.user_id, None, message.partition)
+        await rt.store(rt.profiles, stored_id, None, message.partition)
         await rt.send("recommendations", user_key, None)
         rt.stats.inc("users_forgotten")
         return
-    await rt.store(rt.profiles, event.user_id, outcome.profile, message.partition)
+    await rt.store(rt.profiles, stored_id, outcome.profile, message.partition)
     rt.stats.inc("events_processed")
     if outcome.pairs is not None:
         rt.increments.add(outcome.pairs)

@@ -16,6 +16,7 @@ import faust
 import orjson
 
 from engine.pipeline import EngineConfig
+from engine.privacy import Pseudonymiser
 from engine.settings import Settings
 from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
 from engine.stream.increments import IncrementBuffer
@@ -48,8 +49,9 @@ class Runtime:
     world: World
     stats: WorkerStats
     topics: dict[str, Any]  # role -> faust topic
-    profiles: Any  # faust Table: user id -> Profile
+    profiles: Any  # faust Table: stored user id (see ``pseudonym``) -> Profile
     item_rows: Any  # faust Table: item id -> ItemRow
+    pseudonym: Pseudonymiser = field(default_factory=lambda: Pseudonymiser(None))
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     producer: Any = None  # the app's producer, set when the app exists
     increments: IncrementBuffer = field(init=False)
@@ -172,6 +174,7 @@ def create_app(settings: Settings) -> EngineApp:
         topics=topics,
         profiles=_table(app, "profiles", PROFILE_CODEC, settings.partitions),
         item_rows=_table(app, "item-rows", ITEM_ROW_CODEC, settings.partitions, by_key=True),
+        pseudonym=Pseudonymiser(settings.pseudonym_key),
     )
     runtime.producer = app.producer
     app.engine = runtime

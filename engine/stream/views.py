@@ -21,10 +21,15 @@ Handler = Callable[..., Awaitable[Any]]
 _MAX_N = 100
 
 
-def profile_view(profile: Profile) -> dict[str, Any]:
-    """The contract's profile answer."""
+def profile_view(profile: Profile, user_id: str) -> dict[str, Any]:
+    """The contract's profile answer for the user who asked by ``user_id``.
+
+    The stored profile knows the user by their pseudonym when pseudonymisation
+    is on (``stored_as``); the answer names the user as they were asked for.
+    """
     return {
-        "user_id": profile.user_id,
+        "user_id": user_id,
+        "stored_as": profile.user_id,
         "counts": dict(profile.counts),
         "interests": {
             "category": interest_shares(profile.category),
@@ -72,7 +77,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
         n = _n(request, rt.settings.top_n)
         if n is None:
             return _json(view, {"error": f"n must be an integer from 1 to {_MAX_N}"}, 400)
-        profile = rt.profiles.get(user_id)
+        profile = rt.profiles.get(rt.pseudonym(user_id))
         listing = recommend(profile, user_id, rt.world, rt.config, n=n, now=time.time(),
                             trigger_event_id=profile.last_event_id if profile else None,
                             category=request.query.get("category") or None)
@@ -82,10 +87,10 @@ def install(app: EngineApp, rt: Runtime) -> None:
     @guarded
     @app.table_route(table=rt.profiles, match_info="user_id")
     async def user_profile(view: Any, request: Any, user_id: str) -> Any:
-        profile = rt.profiles.get(user_id)
+        profile = rt.profiles.get(rt.pseudonym(user_id))
         if profile is None:
             return _json(view, {"error": f"unknown user {user_id}"}, 404)
-        return _json(view, profile_view(profile))
+        return _json(view, profile_view(profile, user_id))
 
     @app.page("/items/{item_id}/similar")
     @guarded
