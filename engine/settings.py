@@ -77,6 +77,14 @@ class Settings:
     exclude_recent: int = 1  # the user's latest items never recommended (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill in a list (0: no cap)
     log_level: str = "info"
+    # Connection security (every Kafka client of the engine uses the same):
+    broker_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    broker_sasl_mechanism: str = "PLAIN"  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    broker_sasl_username: str | None = None
+    broker_sasl_password: str | None = None
+    broker_ssl_cafile: str | None = None  # PEM bundle of CAs to trust (default: the system's)
+    broker_ssl_certfile: str | None = None  # client certificate (mutual TLS), PEM
+    broker_ssl_keyfile: str | None = None  # its private key, PEM
 
     def topic(self, role: str) -> str:
         """The configured name of a contract topic, e.g. ``topic('clickstream')``."""
@@ -195,6 +203,27 @@ def _log_level(raw: str) -> str:
     return level
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.upper() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return raw.upper()
+
+    return parse
+
+
+def _readable_file(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not os.path.isfile(raw):
+        raise ValueError(f"no such file: {raw!r}")
+    return raw
+
+
 #: ENGINE_<NAME> -> (field, parser)
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BROKER": ("broker", _broker),
@@ -227,6 +256,13 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "EXCLUDE_RECENT": ("exclude_recent", _non_negative_int),
     "MAX_PER_CATEGORY": ("max_per_category", _non_negative_int),
     "LOG_LEVEL": ("log_level", _log_level),
+    "BROKER_SECURITY_PROTOCOL": ("broker_security_protocol", _one_of(SECURITY_PROTOCOLS)),
+    "BROKER_SASL_MECHANISM": ("broker_sasl_mechanism", _one_of(SASL_MECHANISMS)),
+    "BROKER_SASL_USERNAME": ("broker_sasl_username", _token),
+    "BROKER_SASL_PASSWORD": ("broker_sasl_password", _token),
+    "BROKER_SSL_CAFILE": ("broker_ssl_cafile", _readable_file),
+    "BROKER_SSL_CERTFILE": ("broker_ssl_certfile", _readable_file),
+    "BROKER_SSL_KEYFILE": ("broker_ssl_keyfile", _readable_file),
 }
 
 
@@ -257,7 +293,35 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("ENGINE_RATING_MIN: must be below ENGINE_RATING_MAX")
     if settings.heartbeat_interval >= settings.session_timeout:
         raise SettingsError("ENGINE_HEARTBEAT_INTERVAL: must be below ENGINE_SESSION_TIMEOUT")
+    _check_security(settings)
     return settings
+
+
+def _check_security(settings: Settings) -> None:
+    protocol = settings.broker_security_protocol
+    sasl = protocol.startswith("SASL_")
+    if sasl and not (settings.broker_sasl_username and settings.broker_sasl_password):
+        raise SettingsError(
+            f"ENGINE_BROKER_SASL_USERNAME: {protocol} needs ENGINE_BROKER_SASL_USERNAME "
+            "and ENGINE_BROKER_SASL_PASSWORD"
+        )
+    if not sasl and (settings.broker_sasl_username or settings.broker_sasl_password):
+        raise SettingsError(
+            f"ENGINE_BROKER_SECURITY_PROTOCOL: SASL credentials are set but the protocol is "
+            f"{protocol} (use SASL_SSL or SASL_PLAINTEXT)"
+        )
+    tls_files = (settings.broker_ssl_cafile, settings.broker_ssl_certfile,
+                 settings.broker_ssl_keyfile)
+    if not protocol.endswith("SSL") and any(tls_files):
+        raise SettingsError(
+            f"ENGINE_BROKER_SECURITY_PROTOCOL: TLS files are set but the protocol is "
+            f"{protocol} (use SSL or SASL_SSL)"
+        )
+    if bool(settings.broker_ssl_certfile) != bool(settings.broker_ssl_keyfile):
+        raise SettingsError(
+            "ENGINE_BROKER_SSL_CERTFILE: a client certificate needs its key "
+            "(ENGINE_BROKER_SSL_KEYFILE), and a key its certificate"
+        )
 
 
 def _render(value: Any) -> str:

@@ -19,6 +19,7 @@ from engine.pipeline import EngineConfig
 from engine.privacy import Pseudonymiser
 from engine.settings import Settings
 from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
+from engine.stream.connection import faust_credentials
 from engine.stream.increments import IncrementBuffer
 from engine.stream.stats import WorkerStats
 from engine.stream.transport import EngineTransport
@@ -108,6 +109,7 @@ class Runtime:
 def _faust_options(settings: Settings) -> dict[str, Any]:
     return {
         "broker": settings.broker,
+        "broker_credentials": faust_credentials(settings),
         "store": settings.store,
         "datadir": settings.data_dir,
         "web_enabled": True,

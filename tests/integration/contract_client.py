@@ -13,7 +13,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.settings import Settings
-from engine.stream.admin import bootstrap_servers
+from engine.stream.connection import client_options
 from engine.stream.demo import get_json, wait_until_healthy, worker_process
 from engine.stream.replay import produce_raw
 
@@ -71,7 +71,7 @@ def read_topic(
 
     async def read() -> list[Any]:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(settings.broker),
+            **client_options(settings),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -24,7 +24,8 @@ from contract_client import Worker, produce, read_topic, running_worker, truth_f
 from engine.datasets import Record, read_records
 from engine.privacy import Pseudonymiser
 from engine.settings import Settings
-from engine.stream.admin import bootstrap_servers, create_topics
+from engine.stream.admin import create_topics
+from engine.stream.connection import client_options
 
 REES46 = Path(__file__).resolve().parents[2] / "engine" / "samples" / "rees46_2019_10_head.csv.gz"
 EVENTS = 600
@@ -77,7 +78,7 @@ def _engine_topics(settings: Settings) -> list[str]:
     """Every topic of this app but the input ``clickstream`` (which producers wrote)."""
 
     async def names() -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings.broker))
+        admin = AIOKafkaAdminClient(**client_options(settings))
         await admin.start()
         try:
             return sorted(str(t) for t in await admin.list_topics())
