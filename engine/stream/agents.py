@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from faust.types import TP
 
 from engine.deadletter import dead_letter_record
 from engine.errors import InvalidRecord
@@ -22,6 +23,8 @@ from engine.events import decode_event, decode_item
 from engine.pipeline import handle_event, recommend
 from engine.similarity import ItemRow, apply_increments
 from engine.stream.app import EngineApp, Runtime
+from engine.stream.connection import client_options
+from engine.stream.continuity import InputContinuity, read_range
 from engine.stream.increments import decode_increments, item_partition
 
 __all__ = ["install"]
@@ -116,32 +119,64 @@ async def on_catalog_message(rt: Runtime, message: Any) -> None:
         await dead_letter(rt, str(exc), message)
 
 
-async def _consume(rt: Runtime, stream: Any, handler: Any) -> None:
+async def _handle(rt: Runtime, handler: Any, message: Any) -> None:
+    try:
+        await handler(rt, message)
+    except Exception as exc:  # the worker never dies on a record
+        log.exception("processing %s[%s]@%s failed", message.topic, message.partition,
+                      message.offset)
+        rt.stats.inc("internal_errors")
+        await dead_letter(rt, f"internal error: {type(exc).__name__}: {exc}"[:300], message)
+
+
+async def _consume(rt: Runtime, stream: Any, handler: Any,
+                   continuity: InputContinuity | None = None) -> None:
     await rt.world_ready.wait()
     started_at: set[tuple[str, int]] = set()
     async for event in stream.events():
         started = time.perf_counter()
-        where = (event.message.topic, event.message.partition)
+        message = event.message
+        where = (message.topic, message.partition)
         if where not in started_at:
             started_at.add(where)
-            log.info("reading %s[%s] from offset %s", *where, event.message.offset)
-        try:
-            await handler(rt, event.message)
-        except Exception as exc:  # the worker never dies on a record
-            log.exception("processing %s[%s]@%s failed", event.message.topic,
-                          event.message.partition, event.message.offset)
-            rt.stats.inc("internal_errors")
-            await dead_letter(rt, f"internal error: {type(exc).__name__}: {exc}"[:300],
-                              event.message)
+            log.info("reading %s[%s] from offset %s", *where, message.offset)
+        if continuity is not None:
+            for missed in await continuity.missing(message.topic, message.partition,
+                                                   message.offset):
+                await _handle(rt, handler, missed)
+                rt.stats.inc("input_records_recovered")
+        await _handle(rt, handler, message)
         rt.stats.latency.observe(time.perf_counter() - started)
+
+
+def _continuity(app: EngineApp, rt: Runtime) -> InputContinuity:
+    """Skipped-record detection for the clickstream agent (see :mod:`.continuity`)."""
+    connection = client_options(rt.settings)
+
+    def committed(topic: str, partition: int) -> int | None:
+        consumer: Any = app.consumer  # Faust's own record of the group's committed offsets
+        offset: int | None = consumer._committed_offset.get(TP(topic, partition))
+        return offset
+
+    async def reader(topic: str, partition: int, start: int, end: int) -> list[Any]:
+        return await read_range(connection, topic, partition, start, end)
+
+    continuity = InputContinuity(committed, reader)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        continuity.forget((tp.topic, tp.partition) for tp in revoked)
+
+    return continuity
 
 
 def install(app: EngineApp, rt: Runtime) -> None:
     """Register the three agents on ``app``."""
+    continuity = _continuity(app, rt)
 
     @app.agent(rt.topics["clickstream"], name="clickstream")
     async def clickstream(stream: Any) -> None:
-        await _consume(rt, stream, on_clickstream_message)
+        await _consume(rt, stream, on_clickstream_message, continuity)
 
     @app.agent(rt.topics["item-pairs"], name="item-rows")
     async def item_rows(stream: Any) -> None:

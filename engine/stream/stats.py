@@ -23,6 +23,7 @@ _COUNTERS = {
     "item_redeliveries_skipped": "co-occurrence increments skipped as already applied",
     "internal_errors": "records whose processing raised (dead-lettered)",
     "delivery_failures": "records the producer could not deliver",
+    "input_records_recovered": "input records the consumer skipped, read back and processed",
 }
 
 

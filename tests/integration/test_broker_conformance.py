@@ -272,3 +272,15 @@ def test_create_topics_refuses_an_auto_created_topic(
     asyncio.run(auto_create())
     with pytest.raises(TopicError, match=r"clickstream' exists with 4 partitions, expected 2"):
         asyncio.run(create_topics(settings))
+
+
+def test_read_range_reads_exactly_the_asked_offsets(broker: EmbeddedBroker) -> None:
+    from engine.stream.continuity import read_range
+
+    async def scenario() -> list[int]:
+        topic = await _new_topic(broker.bootstrap, partitions=1)
+        await _produce_batches(broker.bootstrap, topic, [20])
+        records = await read_range({"bootstrap_servers": broker.bootstrap}, topic, 0, 5, 12)
+        return [r.offset for r in records]
+
+    assert asyncio.run(scenario()) == list(range(5, 12))
