@@ -95,11 +95,13 @@ class EventOutcome:
     status: Status
     pairs: PairUpdate | None = None  # evidence for the item side
     publish: bool = False  # a refreshed list is due
+    # a duplicate that is the broker delivering an applied input record again
+    # (not a repeated event id at a new offset): its list may have been lost
+    # with a crashed worker, so it is published again
+    redelivered: bool = False
 
 
-def _is_redelivery(profile: Profile, event: Event, position: tuple[int, int] | None) -> bool:
-    if profile.has_seen(event.event_id):
-        return True
+def _is_redelivery(profile: Profile, position: tuple[int, int] | None) -> bool:
     if position is None:
         return False
     partition, offset = position
@@ -116,11 +118,14 @@ def handle_event(
     """Apply one validated event read at ``position`` (partition, offset) to the user's profile.
 
     Takes ownership of ``profile``. A repeated event id, or an input offset
-    already applied, is a duplicate and changes nothing.
+    already applied, is a duplicate and changes nothing (the latter is
+    ``redelivered``: its list is due again, as it may have been lost).
     """
     if event.type == "forget_user":
         return EventOutcome(None, "forgotten", publish=profile is not None)
-    if profile is not None and _is_redelivery(profile, event, position):
+    if profile is not None and _is_redelivery(profile, position):
+        return EventOutcome(profile, "duplicate", redelivered=True)
+    if profile is not None and profile.has_seen(event.event_id):
         return EventOutcome(profile, "duplicate")
     item = world.item(event.item_id) if event.item_id else None
     facts = ItemFacts()

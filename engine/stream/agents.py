@@ -69,6 +69,10 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
                            rt.world, rt.config, (message.partition, message.offset))
     if outcome.status == "duplicate":
         rt.stats.inc("duplicates_skipped")
+        if outcome.redelivered and outcome.profile is not None:
+            # the list published when it was applied may have died with a worker
+            await _publish_list(rt, event.user_id, outcome.profile, event.event_id)
+            rt.stats.inc("lists_republished")
         return
     if outcome.status == "forgotten":
         await rt.store(rt.profiles, stored_id, None, message.partition)

@@ -16,6 +16,7 @@ _COUNTERS = {
     "dead_lettered": "input records rejected to the dead-letter topic",
     "duplicates_skipped": "events skipped as already applied (repeated id or redelivery)",
     "recommendations_published": "recommendation lists published",
+    "lists_republished": "lists published again for a redelivered input record",
     "users_forgotten": "forget_user events applied",
     "events_rerouted": "events re-sent because their key was not their user id",
     "catalog_items": "valid catalog records read",

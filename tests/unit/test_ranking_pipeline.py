@@ -257,6 +257,7 @@ def test_an_event_id_seen_before_is_a_duplicate_and_changes_nothing() -> None:
     before = first.profile.to_dict()
     again = handle_event(first.profile, view("e1", ts=9.0), world, config, position=(1, 77))
     assert (again.status, again.publish, again.pairs) == ("duplicate", False, None)
+    assert not again.redelivered  # a producer's repeat at a new offset: no list again
     assert again.profile is not None and again.profile.to_dict() == before
 
 
@@ -266,6 +267,7 @@ def test_an_input_offset_already_applied_is_a_duplicate(offset: int) -> None:
     first = handle_event(None, view("e1"), world, config, position=(0, 5))
     again = handle_event(first.profile, view("e2", "r1"), world, config, position=(0, offset))
     assert again.status == "duplicate"
+    assert again.redelivered  # the broker delivering it again: its list is due again
     assert again.profile is not None and again.profile.counts["view"] == 1
 
 
