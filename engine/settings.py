@@ -77,6 +77,7 @@ class Settings:
     exclude_recent: int = 1  # the user's latest items never recommended (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill in a list (0: no cap)
     log_level: str = "info"
+    standby_replicas: int = 1  # workers that keep a warm copy of each table partition
     # Connection security (every Kafka client of the engine uses the same):
     broker_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
     broker_sasl_mechanism: str = "PLAIN"  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
@@ -256,6 +257,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "EXCLUDE_RECENT": ("exclude_recent", _non_negative_int),
     "MAX_PER_CATEGORY": ("max_per_category", _non_negative_int),
     "LOG_LEVEL": ("log_level", _log_level),
+    "STANDBY_REPLICAS": ("standby_replicas", _non_negative_int),
     "BROKER_SECURITY_PROTOCOL": ("broker_security_protocol", _one_of(SECURITY_PROTOCOLS)),
     "BROKER_SASL_MECHANISM": ("broker_sasl_mechanism", _one_of(SASL_MECHANISMS)),
     "BROKER_SASL_USERNAME": ("broker_sasl_username", _token),

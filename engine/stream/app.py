@@ -117,6 +117,7 @@ def _faust_options(settings: Settings) -> dict[str, Any]:
         "web_bind": "0.0.0.0",
         "web_host": settings.web_host or socket.gethostname(),
         "topic_partitions": settings.partitions,
+        "table_standby_replicas": settings.standby_replicas,
         "topic_disable_leader": True,
         "key_serializer": "raw",
         "value_serializer": "raw",

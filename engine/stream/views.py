@@ -4,6 +4,7 @@ requests for a user owned by another worker are routed to it.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ __all__ = ["install", "profile_view"]
 
 Handler = Callable[..., Awaitable[Any]]
 _MAX_N = 100
+_SETTLE_WAIT = 15.0  # seconds a user view waits for a rebalance to finish before a 503
 
 
 def profile_view(profile: Profile, user_id: str) -> dict[str, Any]:
@@ -70,8 +72,32 @@ def install(app: EngineApp, rt: Runtime) -> None:
         check.__name__ = handler.__name__
         return check
 
+    def settled(handler: Handler) -> Handler:
+        """Hold a user view while partitions move (rebalance and table recovery).
+
+        During a rebalance the routing information and the table being
+        recovered are not to be trusted: a request could reach the old owner
+        or a half-recovered table and see stale state. The request waits
+        until the group is settled, then is routed; 503 if that takes longer
+        than ``_SETTLE_WAIT``.
+        """
+
+        async def wait(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + _SETTLE_WAIT
+            while app.rebalancing:
+                if loop.time() >= deadline:
+                    return _json(view, {"error": "partitions are moving between workers; "
+                                                 "retry"}, 503)
+                await asyncio.sleep(0.05)
+            return await handler(view, request, *args, **kwargs)
+
+        wait.__name__ = handler.__name__
+        return wait
+
     @app.page("/recommendations/{user_id}")
     @guarded
+    @settled
     @app.table_route(table=rt.profiles, match_info="user_id")
     async def recommendations(view: Any, request: Any, user_id: str) -> Any:
         n = _n(request, rt.settings.top_n)
@@ -85,6 +111,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
 
     @app.page("/users/{user_id}/profile")
     @guarded
+    @settled
     @app.table_route(table=rt.profiles, match_info="user_id")
     async def user_profile(view: Any, request: Any, user_id: str) -> Any:
         profile = rt.profiles.get(rt.pseudonym(user_id))

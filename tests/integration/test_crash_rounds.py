@@ -19,21 +19,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
 from contract_client import (
-    Worker,
+    Member,
     isolated_settings,
     json_value,
+    mismatches,
+    paced_producer,
     produce,
     read_topic,
     truth_from,
@@ -43,71 +42,12 @@ from contract_client import (
 from engine.datasets import read_records
 from engine.settings import Settings
 from engine.stream.admin import create_topics
-from engine.stream.broker import EmbeddedBroker, free_port
-from engine.stream.connection import client_options
-from engine.stream.demo import wait_until_healthy, worker_process
+from engine.stream.broker import EmbeddedBroker
 
 REES46 = Path(__file__).resolve().parents[2] / "engine" / "samples" / "rees46_2019_10_head.csv.gz"
 ROUNDS = int(os.environ.get("ENGINE_CRASH_ROUNDS", "1"))
 RATE = 200  # events per second
 SECONDS_PER_FAULT = 12
-
-
-class Member:
-    """One worker of the app: a process that can be hurt and brought back."""
-
-    def __init__(self, settings: Settings, logs: Path, name: str) -> None:
-        self.settings = settings
-        self.logs = logs
-        self.name = name
-        self._stack = contextlib.ExitStack()
-        self.proc: Any = None
-
-    def start(self) -> None:
-        self.settings = dataclasses.replace(self.settings, web_port=free_port())
-        self.proc = self._stack.enter_context(
-            worker_process(self.settings, self.logs / f"{self.name}.log"))
-        wait_until_healthy(f"http://127.0.0.1:{self.settings.web_port}", self.proc, timeout=120)
-
-    def worker(self) -> Worker:
-        return Worker(self.settings, self.proc)
-
-    def kill(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=60)
-        self._stack.close()
-        self._stack = contextlib.ExitStack()
-
-    def freeze(self, seconds: float) -> None:
-        self.proc.send_signal(signal.SIGSTOP)
-        time.sleep(seconds)
-        self.proc.send_signal(signal.SIGCONT)
-
-    def close(self) -> None:
-        self._stack.close()
-
-
-def _paced_producer(settings: Settings, events: list[dict[str, Any]], done: threading.Event
-                    ) -> threading.Thread:
-    async def send_all() -> None:
-        producer = AIOKafkaProducer(**client_options(settings), linger_ms=5)
-        await producer.start()
-        try:
-            topic = settings.topic("clickstream")
-            started = time.monotonic()
-            for i, event in enumerate(events):
-                due = started + i / RATE
-                if due > time.monotonic():
-                    await asyncio.sleep(due - time.monotonic())
-                await producer.send(topic, orjson.dumps(event), key=event["user_id"].encode())
-            await producer.flush()
-        finally:
-            await producer.stop()
-            done.set()
-
-    thread = threading.Thread(target=lambda: asyncio.run(send_all()), daemon=True)
-    thread.start()
-    return thread
 
 
 @contextlib.contextmanager
@@ -120,16 +60,6 @@ def _members(settings: Settings, logs: Path) -> Iterator[list[Member]]:
     finally:
         for member in members:
             member.close()
-
-
-def _mismatches(worker: Worker, truth: dict[str, dict[str, int]]) -> list[Any]:
-    wrong = []
-    for user, counts in truth.items():
-        status, profile = worker.get(f"/users/{user}/profile")
-        got = {k: v for k, v in profile["counts"].items() if v} if status == 200 else None
-        if got != counts:
-            wrong.append((user, got, counts))
-    return wrong
 
 
 def test_nothing_is_lost_or_applied_twice_across_kills_stops_and_freezes(
@@ -147,7 +77,7 @@ def test_nothing_is_lost_or_applied_twice_across_kills_stops_and_freezes(
 
     with _members(settings, tmp_path) as members:
         produced = threading.Event()
-        _paced_producer(settings, events, produced)
+        paced_producer(settings, events, produced, RATE)
         for round_no, fault in enumerate(faults):
             time.sleep(SECONDS_PER_FAULT / 2)
             victim = members[round_no % 2]
@@ -158,11 +88,11 @@ def test_nothing_is_lost_or_applied_twice_across_kills_stops_and_freezes(
                 victim.start()
         assert produced.wait(timeout=300), "the producer did not finish"
         worker = members[0].worker()
-        wait_for(lambda: not _mismatches(worker, truth), 180, "profiles to match", quiet=True)
-        wrong = _mismatches(worker, truth)
+        wait_for(lambda: not mismatches(worker, truth), 180, "profiles to match", quiet=True)
+        wrong = mismatches(worker, truth)
         assert wrong == [], f"{len(wrong)} of {len(truth)} users differ, e.g. {wrong[:3]}"
         forwarded = members[1].worker()  # the other worker answers the same through routing
-        assert _mismatches(forwarded, dict(list(truth.items())[:50])) == []
+        assert mismatches(forwarded, dict(list(truth.items())[:50])) == []
 
     lists = read_topic(settings, settings.topic("recommendations"), lambda _: False, timeout=5.0)
     published = collections.Counter(
