@@ -76,17 +76,27 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         return
     if outcome.status == "forgotten":
         await rt.store(rt.profiles, stored_id, None, message.partition)
+        rt.users.remove(stored_id)
         await rt.send("recommendations", user_key, None)
         rt.stats.inc("users_forgotten")
         return
     await rt.store(rt.profiles, stored_id, outcome.profile, message.partition)
     rt.stats.inc("events_processed")
+    rt.users.touch(stored_id, message.partition)
+    await _evict_users(rt)
     if outcome.pairs is not None:
         rt.increments.add(outcome.pairs)
         if rt.increments.full():
             await rt.increments.flush()
     if outcome.publish:
         await _publish_list(rt, event.user_id, outcome.profile, event.event_id)
+
+
+async def _evict_users(rt: Runtime) -> None:
+    """Keep within ENGINE_MAX_USERS: delete the least recently active profiles (tombstones)."""
+    for evicted, partition in rt.users.evictions():
+        await rt.store(rt.profiles, evicted, None, partition)
+        rt.stats.inc("users_evicted")
 
 
 async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
@@ -153,6 +163,11 @@ async def _consume(rt: Runtime, stream: Any, handler: Any,
         rt.stats.latency.observe(time.perf_counter() - started)
 
 
+def _partition_of(profile: Any) -> int:
+    """The input partition a profile's events come from (the last it recorded)."""
+    return int(next(reversed(profile.offsets))) if profile.offsets else -1
+
+
 def _continuity(app: EngineApp, rt: Runtime) -> InputContinuity:
     """Skipped-record detection for the clickstream agent (see :mod:`.continuity`)."""
     connection = client_options(rt.settings)
@@ -165,18 +180,35 @@ def _continuity(app: EngineApp, rt: Runtime) -> InputContinuity:
     async def reader(topic: str, partition: int, start: int, end: int) -> list[Any]:
         return await read_range(connection, topic, partition, start, end)
 
-    continuity = InputContinuity(committed, reader)
+    return InputContinuity(committed, reader)
+
+
+def _follow_assignment(app: EngineApp, rt: Runtime, continuity: InputContinuity) -> None:
+    """Keep per-partition bookkeeping in step with the partitions this worker owns."""
+    clickstream = rt.topics["clickstream"].get_topic_name()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         continuity.forget((tp.topic, tp.partition) for tp in revoked)
+        rt.users.drop_partitions(tp.partition for tp in revoked if tp.topic == clickstream)
 
-    return continuity
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def adopt_recovered(sender: Any, **kwargs: Any) -> None:
+        active = {tp.partition for tp in app.assignor.assigned_actives()
+                  if tp.topic == clickstream}
+        rt.users.adopt(
+            (user, partition, profile.last_ts)
+            for user, profile in list(rt.profiles.data.items())
+            for partition in [_partition_of(profile)]
+            if partition in active
+        )
+        await _evict_users(rt)  # a crash may have lost evictions that a recovery brings back
 
 
 def install(app: EngineApp, rt: Runtime) -> None:
     """Register the three agents on ``app``."""
     continuity = _continuity(app, rt)
+    _follow_assignment(app, rt, continuity)
 
     @app.agent(rt.topics["clickstream"], name="clickstream")
     async def clickstream(stream: Any) -> None:

@@ -17,6 +17,7 @@ import orjson
 
 from engine.pipeline import EngineConfig
 from engine.privacy import Pseudonymiser
+from engine.retention import RecencyIndex
 from engine.settings import Settings
 from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
 from engine.stream.connection import faust_credentials
@@ -53,6 +54,7 @@ class Runtime:
     profiles: Any  # faust Table: stored user id (see ``pseudonym``) -> Profile
     item_rows: Any  # faust Table: item id -> ItemRow
     pseudonym: Pseudonymiser = field(default_factory=lambda: Pseudonymiser(None))
+    users: RecencyIndex = field(default_factory=lambda: RecencyIndex(0))  # profiles by activity
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     producer: Any = None  # the app's producer, set when the app exists
     increments: IncrementBuffer = field(init=False)
@@ -178,6 +180,7 @@ def create_app(settings: Settings) -> EngineApp:
         profiles=_table(app, "profiles", PROFILE_CODEC, settings.partitions),
         item_rows=_table(app, "item-rows", ITEM_ROW_CODEC, settings.partitions, by_key=True),
         pseudonym=Pseudonymiser(settings.pseudonym_key),
+        users=RecencyIndex(settings.max_users),
     )
     runtime.producer = app.producer
     app.engine = runtime

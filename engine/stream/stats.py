@@ -18,6 +18,7 @@ _COUNTERS = {
     "recommendations_published": "recommendation lists published",
     "lists_republished": "lists published again for a redelivered input record",
     "users_forgotten": "forget_user events applied",
+    "users_evicted": "profiles dropped to keep within ENGINE_MAX_USERS",
     "events_rerouted": "events re-sent because their key was not their user id",
     "catalog_items": "valid catalog records read",
     "item_rows_updated": "co-occurrence rows updated",

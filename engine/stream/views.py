@@ -139,6 +139,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
             "worker": str(app.conf.canonical_url),
             **rt.stats.snapshot(),
             "catalog_items": rt.world.item_count(),
+            "users_held": len(rt.users),
             "items_with_neighbours": rt.world.known_item_count(),
             "models": {"blend": {"sources": dict(rt.config.weights)}},
         })
