@@ -24,6 +24,7 @@ from engine.stream.replay import produce_raw
 __all__ = [
     "Member",
     "Worker",
+    "committed_offsets",
     "isolated_settings",
     "json_value",
     "mismatches",
@@ -229,3 +230,23 @@ def mismatches(worker: Worker, truth: dict[str, dict[str, int]]) -> list[Any]:
         if got != counts:
             wrong.append((user, got, counts))
     return wrong
+
+
+def committed_offsets(settings: Settings) -> dict[int, int]:
+    """The app's committed offset of each clickstream partition (those with one)."""
+    async def read() -> dict[int, int]:
+        consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.app_id,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            topic = settings.topic("clickstream")
+            found = {}
+            for p in range(settings.partitions):
+                offset = await consumer.committed(TopicPartition(topic, p))
+                if offset is not None:
+                    found[p] = offset
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())

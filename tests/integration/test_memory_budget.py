@@ -12,7 +12,13 @@ import signal
 from pathlib import Path
 
 import orjson
-from contract_client import isolated_settings, produce, running_worker, wait_for
+from contract_client import (
+    committed_offsets,
+    isolated_settings,
+    produce,
+    running_worker,
+    wait_for,
+)
 
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
@@ -40,6 +46,8 @@ def test_a_flood_of_new_users_keeps_the_worker_within_its_user_budget(
         # the last visitor of each partition is held; the very first ones are gone
         assert worker.get(f"/users/visitor-{USERS - 1}/profile")[0] == 200
         assert worker.get("/users/visitor-0/profile")[0] == 404
+        wait_for(lambda: sum(committed_offsets(settings).values()) >= USERS, 60,
+                 "the flood committed")  # so that the restart re-reads nothing
         worker.proc.send_signal(signal.SIGKILL)
         worker.proc.wait()
 

@@ -14,36 +14,22 @@ import threading
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from contract_client import isolated_settings, produce, read_topic, running_worker, wait_for
+from contract_client import (
+    committed_offsets,
+    isolated_settings,
+    produce,
+    read_topic,
+    running_worker,
+    wait_for,
+)
 
 from engine.datasets import read_records
 from engine.settings import Settings
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker
-from engine.stream.connection import client_options
 
 REES46 = Path(__file__).resolve().parents[2] / "engine" / "samples" / "rees46_2019_10_head.csv.gz"
 EVENTS = 4000
-
-
-def _committed(settings: Settings) -> dict[int, int]:
-    async def read() -> dict[int, int]:
-        consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.app_id,
-                                    enable_auto_commit=False)
-        await consumer.start()
-        try:
-            topic = settings.topic("clickstream")
-            found = {}
-            for p in range(settings.partitions):
-                offset = await consumer.committed(TopicPartition(topic, p))
-                if offset is not None:
-                    found[p] = offset
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
 
 
 def _applied(settings: Settings) -> dict[int, int]:
@@ -76,7 +62,7 @@ def test_sigterm_under_load_exits_promptly_with_everything_applied_committed(
         exit_code = worker.proc.wait(timeout=60)  # a liveness bound, not a speed target
         sender.join()
     assert exit_code == 0
-    applied, committed = _applied(settings), _committed(settings)
+    applied, committed = _applied(settings), committed_offsets(settings)
     assert applied, "the worker applied nothing before it was stopped"
     for partition, offset in applied.items():
         assert committed.get(partition, 0) >= offset + 1, (partition, offset, committed)
