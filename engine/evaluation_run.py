@@ -42,7 +42,9 @@ class EvaluationReport:
 
 def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None) -> EvaluationReport:
     """Evaluate the engine, its sources alone and the baselines on one dataset."""
-    engine = EngineMethods(EngineConfig.from_settings(settings))
+    config = EngineConfig.from_settings(settings)
+    limits = config.input_limits
+    engine = EngineMethods(config)
     methods: list[Method] = [engine, Popularity(), RecentPopularity(), ItemKNN()]
 
     def events() -> Iterator[Event]:
@@ -53,9 +55,9 @@ def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None) 
                     if raw is None:
                         engine.sim.remove_item(record.key)
                     else:
-                        engine.sim.add_item(decode_item(raw, settings.max_event_bytes))
+                        engine.sim.add_item(decode_item(raw, limits))
                     continue
-                yield decode_event(raw, settings.max_event_bytes)
+                yield decode_event(raw, limits)
             except InvalidRecord:
                 continue  # the worker would dead-letter it: not part of the evaluation
 

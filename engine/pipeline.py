@@ -30,6 +30,7 @@ from engine import __version__
 from engine.candidates import SOURCES, Candidate
 from engine.errors import SettingsError
 from engine.events import Event
+from engine.limits import InputLimits
 from engine.profiles import ItemFacts, PairUpdate, Profile, ProfileLimits, apply_event
 from engine.ranking import DEFAULT_WEIGHTS, blend
 from engine.settings import Settings, Variant
@@ -55,6 +56,7 @@ class EngineConfig:
     refresh_interval: float = 0.0
     exclude_recent: int = 1  # the user's latest items not to recommend (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill (0: no cap)
+    input_limits: InputLimits = field(default_factory=InputLimits)  # what a record may hold
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -75,6 +77,7 @@ class EngineConfig:
             weights=_blend_weights(settings.blend_weights),
             exclude_recent=settings.exclude_recent,
             max_per_category=settings.max_per_category,
+            input_limits=InputLimits.from_settings(settings),
         )
 
 

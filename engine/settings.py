@@ -18,6 +18,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -52,6 +53,13 @@ class Settings:
     partitions: int = 4
     top_n: int = 10
     max_event_bytes: int = 65536
+    # Input limits beyond the size (engine/limits.py); a record over any of them is dead-lettered:
+    max_id_length: int = 256  # characters of an id: user, item, event, rec and session ids
+    max_string_length: int = 1024  # characters of any string or object key, anywhere in a record
+    max_tags: int = 64  # tags of one catalog item
+    max_nesting: int = 32  # levels of objects and arrays in a record (the record is level 1)
+    min_event_ts: float = 631_152_000.0  # event times accepted: from 1990-01-01T00:00:00Z ...
+    max_event_ts: float = 4_102_444_800.0  # ... to 2100-01-01T00:00:00Z (epoch seconds)
     api_token: str | None = None
     variants: tuple[Variant, ...] = (Variant("learned", 1.0),)
     pseudonym_key: str | None = None
@@ -125,6 +133,27 @@ def _float(raw: str) -> float:
         raise ValueError(f"expected a number, got {raw!r}") from None
     if value != value or value in (float("inf"), float("-inf")) or value < 0:
         raise ValueError(f"expected a finite number >= 0, got {raw!r}")
+    return value
+
+
+#: The last second a datetime can show (9999-12-31T23:59:59Z): reasons print the bounds.
+_LAST_TS = 253_402_300_799.0
+
+
+def _event_time(raw: str) -> float:
+    """Epoch seconds, or an ISO-8601 UTC time such as ``1990-01-01T00:00:00Z``."""
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"expected epoch seconds or an ISO-8601 time, got {raw!r}"
+            ) from None
+        value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    if not 0 <= value <= _LAST_TS:
+        raise ValueError(f"expected a time from 1970 to 9999, got {raw!r}")
     return value
 
 
@@ -237,6 +266,12 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PARTITIONS": ("partitions", _positive_int),
     "TOP_N": ("top_n", _positive_int),
     "MAX_EVENT_BYTES": ("max_event_bytes", _positive_int),
+    "MAX_ID_LENGTH": ("max_id_length", _positive_int),
+    "MAX_STRING_LENGTH": ("max_string_length", _positive_int),
+    "MAX_TAGS": ("max_tags", _non_negative_int),
+    "MAX_NESTING": ("max_nesting", _positive_int),
+    "MIN_EVENT_TS": ("min_event_ts", _event_time),
+    "MAX_EVENT_TS": ("max_event_ts", _event_time),
     "API_TOKEN": ("api_token", _token),
     "VARIANTS": ("variants", parse_variants),
     "PSEUDONYM_KEY": ("pseudonym_key", _token),
@@ -295,6 +330,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if settings.rating_min >= settings.rating_max:
         raise SettingsError("ENGINE_RATING_MIN: must be below ENGINE_RATING_MAX")
+    if settings.min_event_ts >= settings.max_event_ts:
+        raise SettingsError("ENGINE_MIN_EVENT_TS: must be below ENGINE_MAX_EVENT_TS")
     if settings.heartbeat_interval >= settings.session_timeout:
         raise SettingsError("ENGINE_HEARTBEAT_INTERVAL: must be below ENGINE_SESSION_TIMEOUT")
     _check_security(settings)

@@ -55,7 +55,7 @@ async def _publish_list(rt: Runtime, user_id: str, profile: Any, trigger: str) -
 async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     """One clickstream record: validate, dedup, update the profile, feed the item side, publish."""
     try:
-        event = decode_event(message.value, rt.settings.max_event_bytes)
+        event = decode_event(message.value, rt.config.input_limits)
     except InvalidRecord as exc:
         await dead_letter(rt, str(exc), message)
         return
@@ -128,7 +128,7 @@ async def on_catalog_message(rt: Runtime, message: Any) -> None:
     if message.value is None:
         return  # a tombstone: the item is removed
     try:
-        decode_item(message.value, rt.settings.max_event_bytes)
+        decode_item(message.value, rt.config.input_limits)
     except InvalidRecord as exc:
         await dead_letter(rt, str(exc), message)
 

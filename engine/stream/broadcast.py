@@ -36,7 +36,7 @@ def _apply(rt: Runtime, role: str, record: ConsumerRecord[bytes, bytes]) -> None
                 rt.world.remove_item(key.decode("utf-8", "replace"))
             return
         try:
-            rt.world.set_item(decode_item(value, rt.settings.max_event_bytes))
+            rt.world.set_item(decode_item(value, rt.config.input_limits))
             rt.stats.inc("catalog_items")
         except InvalidRecord:
             pass  # dead-lettered once by the catalog agent that owns the partition

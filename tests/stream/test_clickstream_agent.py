@@ -186,7 +186,7 @@ def test_a_valid_event_sends_a_contract_list_keyed_by_the_user() -> None:
 def test_events_of_a_user_accumulate_in_one_profile() -> None:
     async def scenario(w: Worker) -> None:
         for n, kind in enumerate(["view", "click", "purchase"]):
-            await w.put(event(event_id=f"e{n}", type=kind, item_id=f"i{n}", ts=10.0 + n),
+            await w.put(event(event_id=f"e{n}", type=kind, item_id=f"i{n}", ts=1700000010.0 + n),
                         key=b"u1")
         profile = w.rt.profiles["u1"]
         assert {k: profile.counts[k] for k in ("view", "click", "purchase")} \
@@ -237,6 +237,28 @@ def test_an_oversize_record_is_dead_lettered_as_oversize() -> None:
         assert orjson.loads(dead.value or b"")["error"].startswith("oversize")
 
     run(scenario, max_event_bytes=200)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fields", "reason"),
+    [
+        ({"max_id_length": 4}, {"user_id": "u12345"}, "field user_id: must be shorter"),
+        ({"max_string_length": 10}, {"note": "x" * 11}, "field note: string of 11 characters"),
+        ({"max_nesting": 2}, {"context": {"a": {}}}, "too deeply nested: field context.a"),
+        ({"min_event_ts": 1800000000.0}, {}, "field ts: 1700000000.0 is outside"),
+    ],
+    ids=["id-length", "string-length", "nesting", "event-time"],
+)
+def test_the_configured_input_limits_are_enforced_by_the_agent(
+    overrides: dict[str, Any], fields: dict[str, Any], reason: str
+) -> None:
+    async def scenario(w: Worker) -> None:
+        await w.put(event(**fields), key=str(fields.get("user_id", "u1")).encode())
+        (dead,) = w.sent_to("deadletter")
+        assert orjson.loads(dead.value or b"")["error"].startswith(reason)
+        assert len(w.rt.profiles) == 0
+
+    run(scenario, **overrides)
 
 
 def test_the_worker_goes_on_after_a_malformed_record() -> None:

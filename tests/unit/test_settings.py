@@ -58,6 +58,14 @@ def test_loading_an_explicit_mapping_ignores_the_process_environment(
         ("ENGINE_VARIANTS", "learned:0.5,heuristic:0.5", "variants",
          (Variant("learned", 0.5), Variant("heuristic", 0.5))),
         ("ENGINE_REFRESH_INTERVAL", "30", "refresh_interval", 30.0),
+        ("ENGINE_MAX_ID_LENGTH", "64", "max_id_length", 64),
+        ("ENGINE_MAX_STRING_LENGTH", "4096", "max_string_length", 4096),
+        ("ENGINE_MAX_TAGS", "0", "max_tags", 0),
+        ("ENGINE_MAX_NESTING", "8", "max_nesting", 8),
+        ("ENGINE_MIN_EVENT_TS", "0", "min_event_ts", 0.0),
+        ("ENGINE_MIN_EVENT_TS", "2000-01-01T00:00:00Z", "min_event_ts", 946684800.0),
+        ("ENGINE_MAX_EVENT_TS", "2030-01-01", "max_event_ts", 1893456000.0),
+        ("ENGINE_MAX_EVENT_TS", "1893456000.5", "max_event_ts", 1893456000.5),
     ],
 )
 def test_each_variable_sets_its_field(variable: str, raw: str, field: str,
@@ -90,6 +98,14 @@ def test_each_variable_sets_its_field(variable: str, raw: str, field: str,
         ("ENGINE_REFRESH_INTERVAL", "nan"),
         ("ENGINE_LOG_LEVEL", "loud"),
         ("ENGINE_TOPIC_CLICKSTREAM", "  "),
+        ("ENGINE_MAX_ID_LENGTH", "0"),
+        ("ENGINE_MAX_STRING_LENGTH", "1k"),
+        ("ENGINE_MAX_TAGS", "-1"),
+        ("ENGINE_MAX_NESTING", "0"),
+        ("ENGINE_MIN_EVENT_TS", "-1"),
+        ("ENGINE_MIN_EVENT_TS", "yesterday"),
+        ("ENGINE_MAX_EVENT_TS", "inf"),
+        ("ENGINE_MAX_EVENT_TS", "1e20"),
     ],
 )
 def test_a_malformed_value_raises_settings_error_naming_the_variable(variable: str,
@@ -101,6 +117,18 @@ def test_a_malformed_value_raises_settings_error_naming_the_variable(variable: s
 def test_inconsistent_rating_bounds_are_refused() -> None:
     with pytest.raises(SettingsError, match="ENGINE_RATING_MIN"):
         load_settings({"ENGINE_RATING_MIN": "5", "ENGINE_RATING_MAX": "1"})
+
+
+def test_the_input_limits_default_to_the_documented_values() -> None:
+    settings = load_settings({})
+    assert (settings.max_id_length, settings.max_string_length, settings.max_tags,
+            settings.max_nesting) == (256, 1024, 64, 32)
+    assert (settings.min_event_ts, settings.max_event_ts) == (631152000.0, 4102444800.0)
+
+
+def test_an_empty_window_of_event_times_is_refused() -> None:
+    with pytest.raises(SettingsError, match="ENGINE_MIN_EVENT_TS"):
+        load_settings({"ENGINE_MIN_EVENT_TS": "2030-01-01", "ENGINE_MAX_EVENT_TS": "2020-01-01"})
 
 
 def test_an_empty_app_id_is_refused() -> None:
