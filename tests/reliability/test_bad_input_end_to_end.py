@@ -53,8 +53,9 @@ from hypothesis import strategies as st
 from engine.datasets import read_records
 from engine.events import EVENT_TYPES, decode_event
 from engine.settings import Settings
-from engine.stream.admin import bootstrap_servers, create_topics
+from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker
+from engine.stream.connection import client_options
 from engine.topics import load_definitions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -192,7 +193,7 @@ def _scatter(rng: random.Random, base: list[Send], extra: list[Send]) -> list[Se
 
 
 async def _produce(settings: Settings, sends: list[Send]) -> list[tuple[str, int, int]]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), acks="all",
+    producer = AIOKafkaProducer(**client_options(settings), acks="all",
                                 linger_ms=5, max_request_size=2**21)
     await producer.start()
     try:
@@ -218,7 +219,7 @@ def committed(settings: Settings, partitions: list[tuple[str, int]]) -> dict[tup
     """
 
     async def fetch() -> dict[tuple[str, int], int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings.broker),
+        consumer = AIOKafkaConsumer(**client_options(settings),
                                     group_id=settings.app_id, enable_auto_commit=False)
         await consumer.start()
         try:
