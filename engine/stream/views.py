@@ -20,7 +20,7 @@ __all__ = ["install", "profile_view"]
 
 Handler = Callable[..., Awaitable[Any]]
 _MAX_N = 100
-_SETTLE_WAIT = 15.0  # seconds a user view waits for a rebalance to finish before a 503
+_SETTLE_WAIT = 5.0  # seconds a user view waits for a rebalance to finish before a 503
 
 
 def profile_view(profile: Profile, user_id: str) -> dict[str, Any]:
