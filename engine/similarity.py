@@ -36,7 +36,7 @@ depend on the order increments arrive in.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, TypeVar
@@ -300,13 +300,14 @@ def top_neighbours(
     score, alpha = _SCORES[limits.similarity], limits.alpha
     partners = list(counts)
     if len(partners) <= _VECTORISE_FROM:
-        scores = []
-        for j, c in counts.items():
-            w_j = weights.get(j, 0.0)
-            if times is not None:
-                w_j *= 2.0 ** min(_MAX_EXPONENT, (times.get(j, 0.0) - ts) / half_life)
-            w_j = max(w_j, c)  # an unknown (0) weight is the pair weight
-            scores.append(score(min(c, w_i), w_i, w_j, alpha))
+        others: Iterable[float] = map(weights.get, partners, repeat(0.0))
+        if times is not None:
+            others = (w_j * 2.0 ** min(_MAX_EXPONENT, (as_of - ts) / half_life)
+                      for w_j, as_of in zip(others, map(times.get, partners, repeat(0.0)),
+                                            strict=True))
+        # a pair counts at most either item's weight; an unknown (0) weight is the pair's
+        scores = [score(c if c < w_i else w_i, w_i, w_j if w_j > c else c, alpha)
+                  for c, w_j in zip(counts.values(), others, strict=True)]
         cut = -math.inf
     else:
         n = len(partners)
