@@ -65,8 +65,8 @@ class Settings:
     recent_items: int = 20  # items kept in a profile's recent history
     cooccurrence_window: int = 5  # recent distinct items each new interaction pairs with
     neighbours: int = 50  # similar items kept per item
-    similarity: str = "cosine"  # normalisation of neighbour scores: cosine, jaccard, conditional
-    similarity_alpha: float = 0.5  # conditional: popularity exponent of the neighbour (0-1)
+    similarity: str = "conditional"  # neighbour scores: conditional, cosine or jaccard
+    similarity_alpha: float = 0.25  # conditional: popularity exponent of the neighbour (0-1)
     pair_half_life: float = 0.0  # of co-occurrence weights, seconds of event time; 0: no decay
     interest_half_life: float = 7 * 86400.0  # seconds of event time
     trending_half_life: float = 86400.0
@@ -130,8 +130,8 @@ def _unit(raw: str) -> float:
 
 def _similarity(raw: str) -> str:
     kind = raw.lower()
-    if kind not in ("cosine", "jaccard", "conditional"):
-        raise ValueError(f"expected cosine, jaccard or conditional, got {raw!r}")
+    if kind not in ("conditional", "cosine", "jaccard"):
+        raise ValueError(f"expected conditional, cosine or jaccard, got {raw!r}")
     return kind
 
 

@@ -151,4 +151,5 @@ def test_the_similarity_settings_reach_the_item_side_of_the_core() -> None:
         "ENGINE_SIMILARITY": "conditional", "ENGINE_SIMILARITY_ALPHA": "0.3",
         "ENGINE_PAIR_HALF_LIFE": "7200"})).row_limits
     assert (limits.similarity, limits.alpha, limits.pair_half_life) == ("conditional", 0.3, 7200.0)
-    assert EngineConfig.from_settings(load_settings({})).row_limits.similarity == "cosine"
+    default = EngineConfig.from_settings(load_settings({})).row_limits
+    assert (default.similarity, default.alpha, default.pair_half_life) == ("conditional", 0.25, 0.0)

@@ -150,15 +150,20 @@ def test_scores_are_bounded_between_zero_and_one_and_sorted_best_first(similarit
             assert scores == sorted(scores, reverse=True)
 
 
-def test_items_seen_together_more_often_are_more_similar() -> None:
-    rows = Rows()
+@pytest.mark.parametrize(
+    ("similarity", "b_score"),
+    [("cosine", 3 / math.sqrt(4 * 3)), ("jaccard", 3 / (4 + 3 - 3)),
+     ("conditional", 3 / (4 * 3**0.25))],  # the default's alpha: 0.25
+)
+def test_items_seen_together_more_often_are_more_similar(similarity: str, b_score: float) -> None:
+    rows = Rows(RowLimits(similarity=similarity))
     # "a" is seen with "b" by three users and with "c" by one.
     for partner, users in [("b", 3), ("c", 1)]:
         for _ in range(users):
             rows.feed(PairUpdate("a", 1.0, (), 0.0))
             rows.feed(PairUpdate(partner, 1.0, (("a", 1.0),), 0.0))
     assert [j for j, _ in rows.neighbours("a")] == ["b", "c"]
-    assert rows.neighbours("a")[0][1] == pytest.approx(3 / math.sqrt(4 * 3), abs=1e-6)
+    assert rows.neighbours("a")[0][1] == pytest.approx(b_score, abs=1e-6)
 
 
 def test_top_neighbours_returns_at_most_k() -> None:
@@ -488,9 +493,10 @@ def test_with_decay_a_recent_partner_overtakes_an_old_stronger_one(similarity: s
 def test_a_neighbours_published_weight_is_decayed_to_the_rows_time() -> None:
     row = ItemRow("a", weight=1.0, pairs={"b": 1.0}, pair_ts=2 * HOUR)
     weights, two_hours_earlier = {"b": 4.0}, {"b": 0.0}  # worth 1.0 at 2 h
-    assert top_neighbours(row, weights, 5, RowLimits(pair_half_life=HOUR),
-                          two_hours_earlier) == [("b", 1.0)]
-    assert top_neighbours(row, weights, 5, RowLimits(), two_hours_earlier) == [("b", 0.5)]
+    decaying = RowLimits(similarity="cosine", pair_half_life=HOUR)
+    assert top_neighbours(row, weights, 5, decaying, two_hours_earlier) == [("b", 1.0)]
+    cosine = RowLimits(similarity="cosine")
+    assert top_neighbours(row, weights, 5, cosine, two_hours_earlier) == [("b", 0.5)]
 
 
 def test_the_summary_says_when_the_weight_is_as_of_only_when_weights_decay() -> None:
