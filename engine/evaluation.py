@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -108,12 +108,17 @@ def evaluate(
 
 
 class EngineMethods:
-    """The engine's blend and each of its candidate sources alone, on one simulation."""
+    """The engine's blend and each of its candidate sources alone, on one simulation.
 
-    def __init__(self, config: EngineConfig) -> None:
+    ``only`` keeps just the named lists (``engine``, ``engine:<source>``).
+    """
+
+    def __init__(self, config: EngineConfig, only: Collection[str] | None = None) -> None:
         self.sim = Simulation(config)
         self.weights: dict[str, Mapping[str, float]] = {"engine": config.weights}
         self.weights.update({f"engine:{source}": {source: 1.0} for source in SOURCES})
+        if only is not None:
+            self.weights = {name: w for name, w in self.weights.items() if name in only}
         self.names = tuple(self.weights)
 
     def learn(self, event: Event) -> None:

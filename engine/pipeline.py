@@ -69,7 +69,12 @@ class EngineConfig:
                 rating_min=settings.rating_min,
                 rating_max=settings.rating_max,
             ),
-            row_limits=RowLimits(half_life=settings.trending_half_life),
+            row_limits=RowLimits(
+                half_life=settings.trending_half_life,
+                similarity=settings.similarity,
+                alpha=settings.similarity_alpha,
+                pair_half_life=settings.pair_half_life,
+            ),
             top_n=settings.top_n,
             neighbours=settings.neighbours,
             variants=settings.variants,

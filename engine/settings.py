@@ -73,6 +73,9 @@ class Settings:
     recent_items: int = 20  # items kept in a profile's recent history
     cooccurrence_window: int = 5  # recent distinct items each new interaction pairs with
     neighbours: int = 50  # similar items kept per item
+    similarity: str = "conditional"  # neighbour scores: conditional, cosine or jaccard
+    similarity_alpha: float = 0.25  # conditional: popularity exponent of the neighbour (0-1)
+    pair_half_life: float = 0.0  # of co-occurrence weights, seconds of event time; 0: no decay
     interest_half_life: float = 7 * 86400.0  # seconds of event time
     trending_half_life: float = 86400.0
     dedup_horizon: int = 1000  # event ids remembered per user
@@ -155,6 +158,20 @@ def _event_time(raw: str) -> float:
     if not 0 <= value <= _LAST_TS:
         raise ValueError(f"expected a time from 1970 to 9999, got {raw!r}")
     return value
+
+
+def _unit(raw: str) -> float:
+    value = _float(raw)
+    if value > 1:
+        raise ValueError(f"expected a number from 0 to 1, got {raw!r}")
+    return value
+
+
+def _similarity(raw: str) -> str:
+    kind = raw.lower()
+    if kind not in ("conditional", "cosine", "jaccard"):
+        raise ValueError(f"expected conditional, cosine or jaccard, got {raw!r}")
+    return kind
 
 
 def _port(raw: str) -> int:
@@ -281,6 +298,9 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RECENT_ITEMS": ("recent_items", _positive_int),
     "COOCCURRENCE_WINDOW": ("cooccurrence_window", _positive_int),
     "NEIGHBOURS": ("neighbours", _positive_int),
+    "SIMILARITY": ("similarity", _similarity),
+    "SIMILARITY_ALPHA": ("similarity_alpha", _unit),
+    "PAIR_HALF_LIFE": ("pair_half_life", _float),
     "INTEREST_HALF_LIFE": ("interest_half_life", _float),
     "TRENDING_HALF_LIFE": ("trending_half_life", _float),
     "DEDUP_HORIZON": ("dedup_horizon", _positive_int),

@@ -118,7 +118,8 @@ async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
                 rt.stats.inc("item_redeliveries_skipped")
     for item_id, row in changed.items():
         await rt.store(rt.item_rows, item_id, row, item_partition(item_id, rt.settings.partitions))
-        summary = row.summary(rt.world.weight, rt.config.neighbours)
+        summary = row.summary(rt.world.weights, rt.config.neighbours, rt.config.row_limits,
+                              rt.world.weight_times)
         await rt.send("item-neighbours", item_id.encode(), orjson.dumps(summary))
     rt.stats.inc("item_rows_updated", len(changed))
 

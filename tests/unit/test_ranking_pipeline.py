@@ -364,3 +364,25 @@ def test_recently_seen_items_are_excluded_as_configured() -> None:
     assert shown(1) == {"a", "b", "d"}  # only what the user is looking at now (c)
     assert shown(3) == {"d"}
     assert shown(0) == {"a", "b", "c", "d"}
+
+
+def test_a_list_says_bought_together_or_viewed_together_as_the_evidence_was() -> None:
+    from engine.simulation import Simulation
+
+    sim = Simulation(EngineConfig())
+    events = iter(range(1000))
+
+    def did(user: str, item: str, kind: str = "view") -> None:
+        sim.apply(Event(f"e{next(events)}", user, item, kind, float(next(events))))
+
+    for user in ("u1", "u2"):  # bought a phone and its case together
+        did(user, "phone", "purchase")
+        did(user, "case", "purchase")
+    for user in ("u3", "u4"):  # looked at the phone and a tablet
+        did(user, "phone")
+        did(user, "tablet")
+    did("u5", "phone")
+    reasons = {i["item_id"]: i["reasons"] for i in sim.recommend("u5")["items"]}
+    assert "often bought together with phone" in reasons["case"]
+    assert "often viewed together with phone" in reasons["tablet"]
+    assert "often bought together with phone" not in reasons["tablet"]

@@ -66,6 +66,9 @@ def test_loading_an_explicit_mapping_ignores_the_process_environment(
         ("ENGINE_MIN_EVENT_TS", "2000-01-01T00:00:00Z", "min_event_ts", 946684800.0),
         ("ENGINE_MAX_EVENT_TS", "2030-01-01", "max_event_ts", 1893456000.0),
         ("ENGINE_MAX_EVENT_TS", "1893456000.5", "max_event_ts", 1893456000.5),
+        ("ENGINE_SIMILARITY", "Jaccard", "similarity", "jaccard"),
+        ("ENGINE_SIMILARITY_ALPHA", "0.25", "similarity_alpha", 0.25),
+        ("ENGINE_PAIR_HALF_LIFE", "3600", "pair_half_life", 3600.0),
     ],
 )
 def test_each_variable_sets_its_field(variable: str, raw: str, field: str,
@@ -97,6 +100,10 @@ def test_each_variable_sets_its_field(variable: str, raw: str, field: str,
         ("ENGINE_REFRESH_INTERVAL", "-1"),
         ("ENGINE_REFRESH_INTERVAL", "nan"),
         ("ENGINE_LOG_LEVEL", "loud"),
+        ("ENGINE_SIMILARITY", "euclid"),
+        ("ENGINE_SIMILARITY_ALPHA", "1.5"),
+        ("ENGINE_SIMILARITY_ALPHA", "-0.1"),
+        ("ENGINE_PAIR_HALF_LIFE", "-60"),
         ("ENGINE_TOPIC_CLICKSTREAM", "  "),
         ("ENGINE_MAX_ID_LENGTH", "0"),
         ("ENGINE_MAX_STRING_LENGTH", "1k"),
@@ -163,3 +170,14 @@ def test_replace_gives_a_changed_copy_and_leaves_the_original() -> None:
     original = load_settings({})
     changed = replace(original, top_n=3)
     assert (changed.top_n, original.top_n) == (3, 10)
+
+
+def test_the_similarity_settings_reach_the_item_side_of_the_core() -> None:
+    from engine.pipeline import EngineConfig
+
+    limits = EngineConfig.from_settings(load_settings({
+        "ENGINE_SIMILARITY": "conditional", "ENGINE_SIMILARITY_ALPHA": "0.3",
+        "ENGINE_PAIR_HALF_LIFE": "7200"})).row_limits
+    assert (limits.similarity, limits.alpha, limits.pair_half_life) == ("conditional", 0.3, 7200.0)
+    default = EngineConfig.from_settings(load_settings({})).row_limits
+    assert (default.similarity, default.alpha, default.pair_half_life) == ("conditional", 0.25, 0.0)
