@@ -40,9 +40,11 @@ class EvaluationReport:
                             option=orjson.OPT_INDENT_2)
 
 
-def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None) -> EvaluationReport:
-    """Evaluate the engine, its sources alone and the baselines on one dataset."""
-    engine = EngineMethods(EngineConfig.from_settings(settings))
+def run_evaluation(
+    settings: Settings, path: Path, *, limit: int | None = None, sources: bool = True
+) -> EvaluationReport:
+    """Evaluate the engine's variants, its sources alone (optional) and the baselines."""
+    engine = EngineMethods(EngineConfig.from_settings(settings), sources=sources)
     methods: list[Method] = [engine, Popularity(), RecentPopularity(), ItemKNN()]
 
     def events() -> Iterator[Event]:

@@ -30,15 +30,41 @@ from engine import __version__
 from engine.candidates import SOURCES, Candidate
 from engine.errors import SettingsError
 from engine.events import Event
-from engine.profiles import ItemFacts, PairUpdate, Profile, ProfileLimits, apply_event
-from engine.ranking import DEFAULT_WEIGHTS, blend
+from engine.features import FEATURES, candidate_features
+from engine.feedback import Reaction, react, remember, served_record
+from engine.profiles import (
+    ItemFacts,
+    PairUpdate,
+    Profile,
+    ProfileLimits,
+    apply_event,
+    event_weight,
+)
+from engine.ranker import OnlineRanker, RankerConfig, probability
+from engine.ranking import DEFAULT_WEIGHTS, blend, diversify
 from engine.settings import Settings, Variant
 from engine.similarity import RowLimits
 from engine.world import World
 
-__all__ = ["EngineConfig", "EventOutcome", "assign_variant", "handle_event", "recommend"]
+__all__ = [
+    "BLEND",
+    "LEARNED",
+    "EngineConfig",
+    "EventOutcome",
+    "RankedList",
+    "assign_variant",
+    "handle_event",
+    "new_ranker",
+    "publish_list",
+    "rank_list",
+    "recommend",
+]
 
 Status = Literal["applied", "duplicate", "forgotten"]
+
+#: ``model.strategy`` of a list: the blend's order, or the learned ranker's.
+BLEND = "blend"
+LEARNED = "learned-ranker"
 
 
 @dataclass(frozen=True)
@@ -55,6 +81,7 @@ class EngineConfig:
     refresh_interval: float = 0.0
     exclude_recent: int = 1  # the user's latest items not to recommend (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill (0: no cap)
+    ranker: RankerConfig = field(default_factory=RankerConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -75,7 +102,18 @@ class EngineConfig:
             weights=_blend_weights(settings.blend_weights),
             exclude_recent=settings.exclude_recent,
             max_per_category=settings.max_per_category,
+            ranker=RankerConfig(
+                pool=settings.ranker_pool,
+                lists=settings.ranker_lists,
+                min_examples=settings.ranker_min_examples,
+                guard=settings.ranker_guard,
+            ),
         )
+
+
+def new_ranker(config: EngineConfig) -> OnlineRanker:
+    """A worker's learned ranker, untrained, over the candidate features."""
+    return OnlineRanker(config.ranker, FEATURES)
 
 
 def _blend_weights(overrides: Mapping[str, float] | None) -> dict[str, float]:
@@ -95,6 +133,7 @@ class EventOutcome:
     status: Status
     pairs: PairUpdate | None = None  # evidence for the item side
     publish: bool = False  # a refreshed list is due
+    reaction: Reaction | None = None  # the event judged against the list in force
 
 
 def _is_redelivery(profile: Profile, event: Event, position: tuple[int, int] | None) -> bool:
@@ -112,16 +151,29 @@ def handle_event(
     world: World,
     config: EngineConfig,
     position: tuple[int, int] | None = None,
+    ranker: OnlineRanker | None = None,
 ) -> EventOutcome:
     """Apply one validated event read at ``position`` (partition, offset) to the user's profile.
 
     Takes ownership of ``profile``. A repeated event id, or an input offset
-    already applied, is a duplicate and changes nothing.
+    already applied, is a duplicate and changes nothing. A new event is first
+    judged against the user's list in force; ``ranker`` learns from it.
     """
     if event.type == "forget_user":
         return EventOutcome(None, "forgotten", publish=profile is not None)
     if profile is not None and _is_redelivery(profile, event, position):
         return EventOutcome(profile, "duplicate")
+    reaction = None
+    if profile is not None:
+        positive = event_weight(event.type, event.value, config.profile_limits) > 0
+        reaction = react(profile.served, event, negatives=config.ranker.negatives,
+                         positive=positive)
+        if reaction is not None and ranker is not None:
+            if reaction.comparison is not None:  # before learning: prequential
+                ranker.compare(*reaction.comparison)
+            for row, clicked in reaction.examples:
+                if len(row) == len(FEATURES):  # a list remembered by another version: skip
+                    ranker.learn_one(row, clicked)
     item = world.item(event.item_id) if event.item_id else None
     facts = ItemFacts()
     if item is not None:  # the brand counts as a tag of interest
@@ -135,7 +187,7 @@ def handle_event(
     )
     if publish:
         profile.published_ts = event.ts
-    return EventOutcome(profile, "applied", pairs, publish)
+    return EventOutcome(profile, "applied", pairs, publish, reaction)
 
 
 def assign_variant(user_id: str, variants: tuple[Variant, ...]) -> str:
@@ -153,7 +205,15 @@ def assign_variant(user_id: str, variants: tuple[Variant, ...]) -> str:
     return variants[-1].name
 
 
-def recommend(
+@dataclass(frozen=True)
+class RankedList:
+    """A list in the contract's format, and what the user's profile remembers of it."""
+
+    listing: dict[str, Any]
+    record: dict[str, Any]  # see engine.feedback.served_record
+
+
+def rank_list(
     profile: Profile | None,
     user_id: str,
     world: World,
@@ -163,8 +223,16 @@ def recommend(
     now: float,
     n: int | None = None,
     category: str | None = None,
-) -> dict[str, Any]:
-    """The user's recommendation list in the contract's format (cold start when no profile)."""
+    ranker: OnlineRanker | None = None,
+) -> RankedList:
+    """The user's list: the blend's order, or the learned ranker's for the ``learned`` variant.
+
+    Both choose from the same pool, the blend's best candidates, under the
+    same business rules. The ranker's top n is computed whenever it is warm,
+    whatever the variant, so that the profile remembers both for the online
+    comparison; it is served when the user is in the ``learned`` variant and
+    the ranker is trusted (:meth:`OnlineRanker.serving`).
+    """
     n = n or config.top_n
     candidates = {
         name: source(profile, world, config.pool)
@@ -190,27 +258,81 @@ def recommend(
             item.category == category or item.category.startswith(category + "/")
         )
 
-    weights = {**config.weights, "in_category": 0.05}
     def category_of(item_id: str) -> str | None:
         item = world.item(item_id)
         return item.category if item else None
 
-    ranked = blend(candidates, exclude, allowed, weights, n, category_of=category_of,
-                   max_per_category=config.max_per_category)
-    items = [r.to_dict() for r in ranked]
-    fingerprint = _list_fingerprint(user_id, trigger_event_id, items)
-    return {
+    weights = {**config.weights, "in_category": 0.05}
+    pool = blend(candidates, exclude, allowed, weights, max(n, config.ranker.pool))
+    ids = [ranked.item_id for ranked in pool]
+    rows = candidate_features(pool, candidates, profile, world)
+    cap = {"category_of": category_of, "max_per_category": config.max_per_category}
+    blend_top = diversify(ids, range(len(pool)), n, **cap)
+    ranker_top: list[int] | None = None
+    logits: list[float] = []
+    if ranker is not None and ranker.warm and profile is not None and profile.recent:
+        logits = ranker.scores(rows)  # (a user without history gets the blend: trending)
+        ranker_top = diversify(ids, sorted(range(len(pool)), key=lambda i: (-logits[i], i)), n,
+                               **cap)
+    variant = assign_variant(user_id, config.variants)
+    learned = (variant == "learned" and ranker is not None and ranker_top is not None
+               and ranker.serving(config.ranker.guard))
+    shown = ranker_top if learned and ranker_top is not None else blend_top
+    items = [
+        {"item_id": ids[i],
+         "score": round(probability(logits[i]), 6) if learned else pool[i].score,
+         "reasons": pool[i].reasons}
+        for i in shown
+    ]
+    strategy = LEARNED if learned else BLEND
+    rec_id = f"r-{_list_fingerprint(user_id, trigger_event_id, items)}"
+    listing = {
         "user_id": user_id,
-        "rec_id": f"r-{fingerprint}",
+        "rec_id": rec_id,
         "generated_at": now,
         "trigger_event_id": trigger_event_id,
         "items": items,
-        "model": {
-            "version": __version__,
-            "strategy": "blend",
-            "variant": assign_variant(user_id, config.variants),
-        },
+        "model": {"version": __version__, "strategy": strategy, "variant": variant},
     }
+    compare = (blend_top, ranker_top) if ranker_top is not None else None
+    record = served_record(rec_id, variant, strategy, ids, rows, shown=shown, compare=compare)
+    return RankedList(listing, record)
+
+
+def recommend(
+    profile: Profile | None,
+    user_id: str,
+    world: World,
+    config: EngineConfig,
+    *,
+    trigger_event_id: str | None,
+    now: float,
+    n: int | None = None,
+    category: str | None = None,
+    ranker: OnlineRanker | None = None,
+) -> dict[str, Any]:
+    """The user's recommendation list in the contract's format (cold start when no profile)."""
+    return rank_list(profile, user_id, world, config, trigger_event_id=trigger_event_id,
+                     now=now, n=n, category=category, ranker=ranker).listing
+
+
+def publish_list(
+    profile: Profile,
+    user_id: str,
+    world: World,
+    config: EngineConfig,
+    *,
+    trigger_event_id: str | None,
+    now: float,
+    ranker: OnlineRanker | None = None,
+) -> tuple[Profile, dict[str, Any]]:
+    """The list to publish after an event, and the profile that remembers it as in force.
+
+    Takes ownership of ``profile``.
+    """
+    ranked = rank_list(profile, user_id, world, config, trigger_event_id=trigger_event_id,
+                       now=now, ranker=ranker)
+    return remember(profile, ranked.record, config.ranker.lists), ranked.listing
 
 
 def _list_fingerprint(user_id: str, trigger: str | None, items: list[dict[str, Any]]) -> str:

@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from engine.candidates import Candidate
 
-__all__ = ["DEFAULT_WEIGHTS", "RankedItem", "blend"]
+__all__ = ["DEFAULT_WEIGHTS", "CategoryCap", "RankedItem", "blend", "diversify"]
 
 #: How much each source counts in the blend.
 DEFAULT_WEIGHTS: Mapping[str, float] = {
@@ -38,6 +38,54 @@ class RankedItem:
 
     def to_dict(self) -> dict[str, object]:
         return {"item_id": self.item_id, "score": self.score, "reasons": self.reasons}
+
+
+class CategoryCap:
+    """Diversity: admits items until their category has filled ``limit`` places (0: no cap).
+
+    Items without a category are never capped.
+
+    >>> cap = CategoryCap({"a": "shoes", "b": "shoes", "c": None}.get, 1)
+    >>> [cap.admit(i) for i in "abc"]
+    [True, False, True]
+    """
+
+    def __init__(self, category_of: Callable[[str], str | None], limit: int) -> None:
+        self.category_of = category_of
+        self.limit = limit
+        self.filled: dict[str, int] = {}
+
+    def admit(self, item_id: str) -> bool:
+        if self.limit <= 0 or (category := self.category_of(item_id)) is None:
+            return True
+        if self.filled.get(category, 0) >= self.limit:
+            return False
+        self.filled[category] = self.filled.get(category, 0) + 1
+        return True
+
+
+def diversify(
+    items: Sequence[str],
+    order: Iterable[int],
+    n: int,
+    *,
+    category_of: Callable[[str], str | None] = lambda item: None,
+    max_per_category: int = 0,
+) -> list[int]:
+    """The first ``n`` indices of ``order`` whose items the per-category cap admits.
+
+    >>> diversify(["a", "b", "c"], [2, 1, 0], 2, category_of={"c": "x", "b": "x"}.get,
+    ...           max_per_category=1)
+    [2, 0]
+    """
+    cap = CategoryCap(category_of, max_per_category)
+    picked: list[int] = []
+    for index in order:
+        if len(picked) == n:
+            break
+        if cap.admit(items[index]):
+            picked.append(index)
+    return picked
 
 
 def blend(
@@ -70,16 +118,12 @@ def blend(
             scores[item] = scores.get(item, 0.0) + contribution
             reasons.setdefault(item, []).append((contribution, candidate.reason))
     result: list[RankedItem] = []
-    per_category: dict[str, int] = {}
+    cap = CategoryCap(category_of, max_per_category)
     for item, score in _best_first(scores, n):
         if len(result) == n:
             break
-        if not is_recommendable(item):
+        if not is_recommendable(item) or not cap.admit(item):
             continue
-        if max_per_category > 0 and (category := category_of(item)) is not None:
-            if per_category.get(category, 0) >= max_per_category:
-                continue
-            per_category[category] = per_category.get(category, 0) + 1
         explained = sorted(reasons[item], key=lambda cr: -cr[0])
         unique = list(dict.fromkeys(reason for _, reason in explained))[:_MAX_REASONS]
         result.append(RankedItem(item, round(score, 6), unique))
