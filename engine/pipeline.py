@@ -22,7 +22,7 @@ the same functions in-process.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -134,6 +134,7 @@ class EventOutcome:
     pairs: PairUpdate | None = None  # evidence for the item side
     publish: bool = False  # a refreshed list is due
     reaction: Reaction | None = None  # the event judged against the list in force
+    learned: int = 0  # examples the ranker learnt from it
 
 
 def _is_redelivery(profile: Profile, event: Event, position: tuple[int, int] | None) -> bool:
@@ -163,7 +164,7 @@ def handle_event(
         return EventOutcome(None, "forgotten", publish=profile is not None)
     if profile is not None and _is_redelivery(profile, event, position):
         return EventOutcome(profile, "duplicate")
-    reaction = None
+    reaction, learned = None, 0
     if profile is not None:
         positive = event_weight(event.type, event.value, config.profile_limits) > 0
         reaction = react(profile.served, event, negatives=config.ranker.negatives,
@@ -171,9 +172,9 @@ def handle_event(
         if reaction is not None and ranker is not None:
             if reaction.comparison is not None:  # before learning: prequential
                 ranker.compare(*reaction.comparison)
-            for row, clicked in reaction.examples:
-                if len(row) == len(FEATURES):  # a list remembered by another version: skip
-                    ranker.learn_one(row, clicked)
+            # rows of another length come from a list remembered by another version
+            learned = ranker.learn([example for example in reaction.examples
+                                    if len(example[0]) == len(FEATURES)])
     item = world.item(event.item_id) if event.item_id else None
     facts = ItemFacts()
     if item is not None:  # the brand counts as a tag of interest
@@ -187,7 +188,7 @@ def handle_event(
     )
     if publish:
         profile.published_ts = event.ts
-    return EventOutcome(profile, "applied", pairs, publish, reaction)
+    return EventOutcome(profile, "applied", pairs, publish, reaction, learned)
 
 
 def assign_variant(user_id: str, variants: tuple[Variant, ...]) -> str:
@@ -266,14 +267,17 @@ def rank_list(
     pool = blend(candidates, exclude, allowed, weights, max(n, config.ranker.pool))
     ids = [ranked.item_id for ranked in pool]
     rows = candidate_features(pool, candidates, profile, world)
-    cap = {"category_of": category_of, "max_per_category": config.max_per_category}
-    blend_top = diversify(ids, range(len(pool)), n, **cap)
+
+    def top(order: Iterable[int]) -> list[int]:
+        return diversify(ids, order, n, category_of=category_of,
+                         max_per_category=config.max_per_category)
+
+    blend_top = top(range(len(pool)))
     ranker_top: list[int] | None = None
     logits: list[float] = []
     if ranker is not None and ranker.warm and profile is not None and profile.recent:
         logits = ranker.scores(rows)  # (a user without history gets the blend: trending)
-        ranker_top = diversify(ids, sorted(range(len(pool)), key=lambda i: (-logits[i], i)), n,
-                               **cap)
+        ranker_top = top(sorted(range(len(pool)), key=lambda i: (-logits[i], i)))
     variant = assign_variant(user_id, config.variants)
     learned = (variant == "learned" and ranker is not None and ranker_top is not None
                and ranker.serving(config.ranker.guard))

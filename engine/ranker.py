@@ -48,6 +48,7 @@ class RankerConfig:
     min_discordant: float = 30.0  # comparisons where exactly one of the two hit, at least
     memory: float = 0.999  # weight of the past comparisons kept at each new one
     learning_rate: float = 0.01
+    objective: str = "pointwise"  # or "pairwise": differences of a positive and a negative row
 
 
 class OnlineRanker:
@@ -77,6 +78,25 @@ class OnlineRanker:
         self.model.learn_one(dict(zip(self.columns, row, strict=True)), clicked)
         self.examples += 1
         self.positives += clicked
+
+    def learn(self, group: Sequence[tuple[Sequence[float], bool]]) -> int:
+        """Learn the examples one reaction gave; returns how many were learnt.
+
+        Pointwise: each row on its own. Pairwise: each (positive, negative)
+        pair, as the difference of their rows, both ways round.
+        """
+        if self.config.objective == "pointwise":
+            for row, clicked in group:
+                self.learn_one(row, clicked)
+            return len(group)
+        positives = [row for row, clicked in group if clicked]
+        negatives = [row for row, clicked in group if not clicked]
+        for good in positives:
+            for bad in negatives:
+                difference = [g - b for g, b in zip(good, bad, strict=True)]
+                self.learn_one(difference, True)
+                self.learn_one([-d for d in difference], False)
+        return 2 * len(positives) * len(negatives)
 
     def compare(self, blend_hit: bool, ranker_hit: bool) -> None:
         """One paired comparison: was the user's next item in each one's top n?"""

@@ -18,7 +18,7 @@ import orjson
 from engine.deadletter import dead_letter_record
 from engine.errors import InvalidRecord
 from engine.events import decode_event, decode_item
-from engine.pipeline import handle_event, recommend
+from engine.pipeline import handle_event, publish_list
 from engine.similarity import ItemRow, apply_increments
 from engine.stream.app import EngineApp, Runtime
 from engine.stream.increments import decode_increments, item_partition
@@ -41,13 +41,6 @@ async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
     rt.stats.inc("dead_lettered")
 
 
-async def _publish_list(rt: Runtime, user_id: str, profile: Any, trigger: str) -> None:
-    listing = recommend(profile, user_id, rt.world, rt.config, trigger_event_id=trigger,
-                        now=time.time())
-    await rt.send("recommendations", user_id.encode(), orjson.dumps(listing))
-    rt.stats.inc("recommendations_published")
-
-
 async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     """One clickstream record: validate, dedup, update the profile, feed the item side, publish."""
     try:
@@ -61,7 +54,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         rt.stats.inc("events_rerouted")
         return
     outcome = handle_event(rt.profiles.get(event.user_id), event, rt.world, rt.config,
-                           (message.partition, message.offset))
+                           (message.partition, message.offset), ranker=rt.ranker)
     if outcome.status == "duplicate":
         rt.stats.inc("duplicates_skipped")
         return
@@ -70,14 +63,23 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         await rt.send("recommendations", user_key, None)
         rt.stats.inc("users_forgotten")
         return
-    await rt.store(rt.profiles, event.user_id, outcome.profile, message.partition)
+    if outcome.reaction is not None:
+        rt.stats.reaction(outcome.reaction, outcome.learned)
+    profile, listing = outcome.profile, None
+    if outcome.publish and profile is not None:  # the profile remembers the list it publishes
+        profile, listing = publish_list(profile, event.user_id, rt.world, rt.config,
+                                        trigger_event_id=event.event_id, now=time.time(),
+                                        ranker=rt.ranker)
+    await rt.store(rt.profiles, event.user_id, profile, message.partition)
     rt.stats.inc("events_processed")
     if outcome.pairs is not None:
         rt.increments.add(outcome.pairs)
         if rt.increments.full():
             await rt.increments.flush()
-    if outcome.publish:
-        await _publish_list(rt, event.user_id, outcome.profile, event.event_id)
+    if listing is not None:
+        await rt.send("recommendations", user_key, orjson.dumps(listing))
+        rt.stats.inc("recommendations_published")
+        rt.stats.list_published(listing["model"]["variant"], listing["model"]["strategy"])
 
 
 async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 import faust
 import orjson
 
-from engine.pipeline import EngineConfig
+from engine.pipeline import EngineConfig, new_ranker
+from engine.ranker import OnlineRanker
 from engine.settings import Settings
 from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
 from engine.stream.increments import IncrementBuffer
@@ -50,6 +51,7 @@ class Runtime:
     topics: dict[str, Any]  # role -> faust topic
     profiles: Any  # faust Table: user id -> Profile
     item_rows: Any  # faust Table: item id -> ItemRow
+    ranker: OnlineRanker  # this worker's learned ranker (learns from the users it owns)
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     producer: Any = None  # the app's producer, set when the app exists
     increments: IncrementBuffer = field(init=False)
@@ -164,15 +166,19 @@ def create_app(settings: Settings) -> EngineApp:
         )
         for planned in topic_plan(settings)
     }
+    config = EngineConfig.from_settings(settings)
     runtime = Runtime(
         settings=settings,
-        config=EngineConfig.from_settings(settings),
+        config=config,
         world=World(trending_half_life=settings.trending_half_life),
         stats=WorkerStats(),
         topics=topics,
         profiles=_table(app, "profiles", PROFILE_CODEC, settings.partitions),
         item_rows=_table(app, "item-rows", ITEM_ROW_CODEC, settings.partitions, by_key=True),
+        ranker=new_ranker(config),
     )
+    runtime.stats.watch_ranker(lambda: runtime.ranker.serving(config.ranker.guard),
+                               lambda: runtime.ranker.examples)
     runtime.producer = app.producer
     app.engine = runtime
     agents.install(app, runtime)
