@@ -147,7 +147,7 @@ def test_every_reaction_is_judged_and_learnt_from_and_the_profile_remembers_its_
     ranker = new_ranker(cfg)
     served = user_returns_to_an_earlier_item(world, cfg, ranker, "u1", "b5")
     profile, listing = served["profile"], served["listing"]
-    assert [r["rec_id"] for r in profile.served][0] == listing["rec_id"]
+    assert profile.served[0]["rec_id"] == listing["rec_id"]
     assert len(profile.served) == cfg.ranker.lists
     shown = listed(listing)
     learnt_before = ranker.examples
