@@ -1,6 +1,7 @@
 """What the learned ranker knows of a candidate: one row of numbers per item of the pool.
 
-The pool is the blend's best candidates, best first. For each, the row holds
+The pool is the blend's best candidates, best first, with what each source
+contributed to each. For each item, the row holds
 what every source said of it (score and rank, 0 when the source did not
 propose it), what the blend made of it, how popular it is, how well it fits
 the user's interests and whether the user has engaged with it before. Values
@@ -8,24 +9,25 @@ are rounded so that a row stored in a profile and read back is the row that
 was scored.
 
 >>> from engine.candidates import Candidate
->>> from engine.ranking import RankedItem
+>>> from engine.ranking import blend_pool
 >>> lists = {"co_occurrence": [Candidate("b", 1.0, "co_occurrence", "viewed with a"),
 ...                            Candidate("c", 0.5, "co_occurrence", "viewed with a")],
 ...          "trending": [Candidate("c", 1.0, "trending", "trending now")]}
->>> pool = [RankedItem("b", 1.0, ["viewed with a"]), RankedItem("c", 0.6, ["viewed with a"])]
->>> rows = candidate_features(pool, lists, None, World())
->>> dict(zip(FEATURES, rows[1]))["co_occurrence_rank"], dict(zip(FEATURES, rows[1]))["trending"]
-(0.5, 1.0)
+>>> pool = blend_pool(lists, set(), lambda item: True, {"co_occurrence": 1, "trending": 1}, 5)
+>>> pool.items, pool.scores
+(['c', 'b'], [1.5, 1.0])
+>>> c = dict(zip(FEATURES, candidate_features(pool, None, World())[0]))
+>>> c["co_occurrence"], c["co_occurrence_rank"], c["trending"], c["blend_rank"], c["sources"]
+(0.5, 0.5, 1.0, 1.0, 0.4)
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+import numpy as np
 
-from engine.candidates import SOURCES, Candidate
+from engine.candidates import SOURCES
 from engine.profiles import Profile, interest_shares
-from engine.ranking import RankedItem
+from engine.ranking import Pool
 from engine.world import World
 
 __all__ = ["FEATURES", "candidate_features"]
@@ -47,42 +49,41 @@ FEATURES: tuple[str, ...] = (
 )
 
 _DIGITS = 4
+_RANKS = len(_SOURCES)  # first column of the sources' ranks
+_BLEND = 2 * len(_SOURCES)  # first column after them
+_COLUMN = {source: column for column, source in enumerate(_SOURCES)}
 
 
-def candidate_features(
-    pool: Sequence[RankedItem],
-    candidates: Mapping[str, Sequence[Candidate]],
-    profile: Profile | None,
-    world: World,
-) -> list[list[float]]:
+def candidate_features(pool: Pool, profile: Profile | None, world: World) -> list[list[float]]:
     """One row (see :data:`FEATURES`) per item of ``pool``, in the pool's order."""
-    proposed: dict[str, dict[str, tuple[float, int]]] = {}
-    for source, items in candidates.items():
-        if source in SOURCES:
-            for rank, candidate in enumerate(items):
-                proposed.setdefault(candidate.item_id, {})[source] = (candidate.score, rank)
+    rows = [[0.0] * len(FEATURES) for _ in pool.items]  # plain lists: cheaper to fill than numpy
     shares = interest_shares(profile.category) if profile else {}
     favourite = next(iter(shares), None)
     recent = {entry[0]: position for position, entry in enumerate(profile.recent)} \
         if profile else {}
-    rows = []
-    for rank, ranked in enumerate(pool):
-        item_id = ranked.item_id
-        by_source = proposed.get(item_id, {})
+    for i, (item_id, score) in enumerate(zip(pool.items, pool.scores, strict=True)):
+        row = rows[i]
+        for _weighted, _reason, source, source_score, rank in pool.contributions[item_id]:
+            column = _COLUMN.get(source)
+            if column is not None:
+                row[column] = source_score
+                row[_RANKS + column] = 1.0 / (1 + rank)
         item = world.item(item_id)
         category = item.category if item else None
         position = recent.get(item_id)
-        row = [
-            *(by_source[s][0] if s in by_source else 0.0 for s in _SOURCES),
-            *(1.0 / (1 + by_source[s][1]) if s in by_source else 0.0 for s in _SOURCES),
-            ranked.score,
-            1.0 / (1 + rank),
-            len(by_source) / len(_SOURCES),
-            math.log1p(max(world.weight(item_id) or 0.0, 0.0)),
-            math.log1p(world.popularity(item_id)),
-            shares.get(category, 0.0) if category else 0.0,
-            1.0 if category is not None and category == favourite else 0.0,
-            0.0 if position is None else 1.0 / (1 + position),
-        ]
-        rows.append([round(value, _DIGITS) for value in row])
-    return rows
+        row[_BLEND] = score
+        row[_BLEND + 1] = 1.0 / (1 + i)
+        row[_BLEND + 2] = sum(1 for value in row[_RANKS:_BLEND] if value) / len(_SOURCES)
+        row[_BLEND + 3] = max(world.weight(item_id) or 0.0, 0.0)
+        row[_BLEND + 4] = world.popularity(item_id)
+        if category is not None:
+            row[_BLEND + 5] = shares.get(category, 0.0)
+            row[_BLEND + 6] = float(category == favourite)
+        if position is not None:
+            row[_BLEND + 7] = 1.0 / (1 + position)
+    if not rows:
+        return []
+    table = np.array(rows)
+    table[:, _BLEND + 3 : _BLEND + 5] = np.log1p(table[:, _BLEND + 3 : _BLEND + 5])
+    rounded: list[list[float]] = np.round(table, _DIGITS).tolist()
+    return rounded

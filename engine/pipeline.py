@@ -41,7 +41,7 @@ from engine.profiles import (
     event_weight,
 )
 from engine.ranker import OnlineRanker, RankerConfig, probability
-from engine.ranking import DEFAULT_WEIGHTS, blend, diversify
+from engine.ranking import DEFAULT_WEIGHTS, blend_pool, diversify
 from engine.settings import Settings, Variant
 from engine.similarity import RowLimits
 from engine.world import World
@@ -264,28 +264,28 @@ def rank_list(
         return item.category if item else None
 
     weights = {**config.weights, "in_category": 0.05}
-    pool = blend(candidates, exclude, allowed, weights, max(n, config.ranker.pool))
-    ids = [ranked.item_id for ranked in pool]
-    rows = candidate_features(pool, candidates, profile, world)
+    pool = blend_pool(candidates, exclude, allowed, weights, max(n, config.ranker.pool))
+    ids = pool.items
+    rows = candidate_features(pool, profile, world)
 
     def top(order: Iterable[int]) -> list[int]:
         return diversify(ids, order, n, category_of=category_of,
                          max_per_category=config.max_per_category)
 
-    blend_top = top(range(len(pool)))
+    blend_top = top(range(len(ids)))
     ranker_top: list[int] | None = None
     logits: list[float] = []
     if ranker is not None and ranker.warm and profile is not None and profile.recent:
         logits = ranker.scores(rows)  # (a user without history gets the blend: trending)
-        ranker_top = top(sorted(range(len(pool)), key=lambda i: (-logits[i], i)))
+        ranker_top = top(sorted(range(len(ids)), key=lambda i: (-logits[i], i)))
     variant = assign_variant(user_id, config.variants)
     learned = (variant == "learned" and ranker is not None and ranker_top is not None
                and ranker.serving(config.ranker.guard))
     shown = ranker_top if learned and ranker_top is not None else blend_top
     items = [
         {"item_id": ids[i],
-         "score": round(probability(logits[i]), 6) if learned else pool[i].score,
-         "reasons": pool[i].reasons}
+         "score": round(probability(logits[i]), 6) if learned else pool.scores[i],
+         "reasons": pool.reasons(i)}
         for i in shown
     ]
     strategy = LEARNED if learned else BLEND
