@@ -46,9 +46,9 @@ class RankerConfig:
     guard: bool = True  # serve the ranker only while it beats the blend online
     confidence: float = 2.0  # z of the sign test the guard applies
     min_discordant: float = 30.0  # comparisons where exactly one of the two hit, at least
-    memory: float = 0.999  # weight of the past comparisons kept at each new one
+    memory: float = 0.9999  # weight of the past comparisons kept at each new one (~10,000)
     learning_rate: float = 0.01
-    objective: str = "pointwise"  # or "pairwise": differences of a positive and a negative row
+    objective: str = "pairwise"  # or "pointwise"; pairwise: a positive row minus a negative one
 
 
 class OnlineRanker:

@@ -327,14 +327,14 @@ def test_the_profile_remembers_the_list_it_published_and_the_next_event_is_judge
         assert stored["served"][0]["rec_id"] == first["rec_id"]  # in the same changelog write
         shown = [item["item_id"] for item in first["items"]]
         assert shown == ["i2", "i3", "i4", "i5"]
-        await w.put(event(event_id="b1", item_id="i2", ts=21.0, type="click",
+        await w.put(event(event_id="b1", item_id="i3", ts=21.0, type="click",
                           rec_id=first["rec_id"]), key=b"u1")
         await w.put(event(event_id="b2", item_id="nowhere", ts=22.0), key=b"u1")
         online = w.rt.stats.online()
         assert online == {"learned": {"blend": {
             "lists": 3, "judged": 2, "hits": 1, "hit_rate": 0.5, "feedback": 1,
-            "feedback_matched": 1, "examples": 1}}}  # a click on the top item: one positive
-        assert w.rt.ranker.examples == 1
+            "feedback_matched": 1, "examples": 2}}}  # i3 over i2, shown above it: one pair
+        assert w.rt.ranker.examples == 2  # learnt both ways round
         metrics = w.rt.stats.exposition()
         assert b'engine_model_hits_total{strategy="blend",variant="learned"} 1.0' in metrics
         assert b"engine_ranker_serving 0.0" in metrics  # cold: the blend serves

@@ -143,7 +143,7 @@ def test_a_user_without_history_gets_the_blend_even_from_a_serving_ranker() -> N
 
 
 def test_every_reaction_is_judged_and_learnt_from_and_the_profile_remembers_its_lists() -> None:
-    world, cfg = shop(), config()
+    world, cfg = shop(), config(objective="pointwise")  # one example per row
     ranker = new_ranker(cfg)
     served = user_returns_to_an_earlier_item(world, cfg, ranker, "u1", "b5")
     profile, listing = served["profile"], served["listing"]
