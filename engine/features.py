@@ -45,6 +45,7 @@ FEATURES: tuple[str, ...] = (
     "trend",  # log(1 + popularity decayed to the latest event time)
     "category_share",  # the user's interest share of the item's category
     "favourite_category",  # 1 when that category is the user's strongest
+    "current_category",  # 1 when it is the category of the item the user is on now
     "recent",  # 1 / (1 + position) in the user's recent items (0: never engaged with)
 )
 
@@ -61,6 +62,8 @@ def candidate_features(pool: Pool, profile: Profile | None, world: World) -> lis
     favourite = next(iter(shares), None)
     recent = {entry[0]: position for position, entry in enumerate(profile.recent)} \
         if profile else {}
+    current_item = world.item(profile.recent[0][0]) if profile and profile.recent else None
+    current = current_item.category if current_item else None
     for i, (item_id, score) in enumerate(zip(pool.items, pool.scores, strict=True)):
         row = rows[i]
         for _weighted, _reason, source, source_score, rank in pool.contributions[item_id]:
@@ -79,8 +82,9 @@ def candidate_features(pool: Pool, profile: Profile | None, world: World) -> lis
         if category is not None:
             row[_BLEND + 5] = shares.get(category, 0.0)
             row[_BLEND + 6] = float(category == favourite)
+            row[_BLEND + 7] = float(category == current)
         if position is not None:
-            row[_BLEND + 7] = 1.0 / (1 + position)
+            row[_BLEND + 8] = 1.0 / (1 + position)
     if not rows:
         return []
     table = np.array(rows)

@@ -83,7 +83,9 @@ class OnlineRanker:
         """Learn the examples one reaction gave; returns how many were learnt.
 
         Pointwise: each row on its own. Pairwise: each (positive, negative)
-        pair, as the difference of their rows, both ways round.
+        pair, as the difference of their rows; every other pair the other way
+        round (negative minus positive, not clicked), so that both classes
+        are seen equally and the differences stay centred.
         """
         if self.config.objective == "pointwise":
             for row, clicked in group:
@@ -91,12 +93,12 @@ class OnlineRanker:
             return len(group)
         positives = [row for row, clicked in group if clicked]
         negatives = [row for row, clicked in group if not clicked]
-        for good in positives:
-            for bad in negatives:
-                difference = [g - b for g, b in zip(good, bad, strict=True)]
-                self.learn_one(difference, True)
-                self.learn_one([-d for d in difference], False)
-        return 2 * len(positives) * len(negatives)
+        pairs = [(good, bad) for good in positives for bad in negatives]
+        for turn, (good, bad) in enumerate(pairs):
+            forward = turn % 2 == 0
+            first, second = (good, bad) if forward else (bad, good)
+            self.learn_one([a - b for a, b in zip(first, second, strict=True)], forward)
+        return len(pairs)
 
     def compare(self, blend_hit: bool, ranker_hit: bool) -> None:
         """One paired comparison: was the user's next item in each one's top n?"""

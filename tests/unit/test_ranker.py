@@ -60,11 +60,14 @@ def test_an_untrained_ranker_scores_every_row_alike_and_ranks_in_the_given_order
     assert ranker.scores([]) == []
 
 
-def test_pairwise_learns_each_positive_against_each_negative_both_ways_round() -> None:
-    ranker = OnlineRanker(RankerConfig(objective="pairwise"))
-    learnt = ranker.learn([([1.0], True), ([0.0], False), ([0.5], False)])
-    assert learnt == ranker.examples == 4
-    assert ranker.positives == 2
+def test_pairwise_learns_each_positive_against_each_negative_every_other_pair_reversed(
+) -> None:
+    ranker = OnlineRanker(RankerConfig(objective="pairwise"), features=("x",))
+    seen: list[tuple[float, bool]] = []
+    ranker.learn_one = lambda row, clicked: seen.append((row[0], clicked))  # type: ignore[method-assign]
+    learnt = ranker.learn([([1.0], True), ([0.0], False), ([0.25], False)])
+    assert learnt == 2
+    assert seen == [(1.0, True), (-0.75, False)]  # good - bad, clicked; bad - good, not
     assert ranker.learn([([0.0], False)]) == 0  # a negative alone makes no pair
 
 
@@ -80,7 +83,8 @@ def test_the_ranker_is_cold_until_it_has_learnt_enough_examples_of_both_kinds() 
 
 def warm_ranker(**config: object) -> OnlineRanker:
     ranker = OnlineRanker(RankerConfig(min_examples=2, **config))  # type: ignore[arg-type]
-    ranker.learn([([1.0], True), ([0.0], False)])
+    ranker.learn_one([1.0], True)
+    ranker.learn_one([0.0], False)
     return ranker
 
 
@@ -121,7 +125,8 @@ def test_old_comparisons_fade_so_the_guard_follows_the_recent_past(
 
 
 def test_the_summary_names_the_features_and_says_whether_the_ranker_serves() -> None:
-    ranker = OnlineRanker(RankerConfig(min_examples=1), features=("blend", "recent"))
+    ranker = OnlineRanker(RankerConfig(min_examples=1, objective="pointwise"),
+                          features=("blend", "recent"))
     ranker.learn([([1.0, 0.0], True), ([0.0, 1.0], False)])
     summary = ranker.summary(guard=False)
     assert summary["serving"] is True
