@@ -1,9 +1,12 @@
 """The whole flow for one event, pure: dedup, profile update, item evidence, list.
 
-The stream layer loads the user's profile, calls :func:`handle_event`, stores
-the profile it returns, forwards the item evidence to the item side, and
-publishes :func:`recommend`'s list when the outcome says so. Evaluation calls
-the same functions in-process.
+The stream layer loads the user's profile and calls :func:`handle_event`,
+which judges the event against the user's list in force (the worker's
+learned ranker learns from it) and applies it. When the outcome says a list
+is due, :func:`publish_list` ranks it and makes it the profile's list in
+force. The stream layer stores the profile, forwards the item evidence to the
+item side and publishes the list. Evaluation calls the same functions
+in-process; the web views call :func:`recommend`.
 
 >>> config = EngineConfig()
 >>> world = World()
@@ -15,8 +18,10 @@ the same functions in-process.
 'duplicate'
 >>> handle_event(out.profile, Event("e2", "u1", "i2", "view", 51.0), world, config, (0, 7)).status
 'duplicate'
->>> recommend(out.profile, "u1", world, config, trigger_event_id="e1", now=60.0)["items"]
-[]
+>>> profile, listing = publish_list(out.profile, "u1", world, config, trigger_event_id="e1",
+...                                 now=60.0, ranker=new_ranker(config))
+>>> listing["items"], listing["model"]["strategy"], profile.served[0]["rec_id"] == listing["rec_id"]
+([], 'blend', True)
 """
 
 from __future__ import annotations
