@@ -66,17 +66,19 @@ def candidate_features(pool: Pool, profile: Profile | None, world: World) -> lis
     current = current_item.category if current_item else None
     for i, (item_id, score) in enumerate(zip(pool.items, pool.scores, strict=True)):
         row = rows[i]
+        proposed = 0
         for _weighted, _reason, source, source_score, rank in pool.contributions[item_id]:
             column = _COLUMN.get(source)
             if column is not None:
                 row[column] = source_score
                 row[_RANKS + column] = 1.0 / (1 + rank)
+                proposed += 1
         item = world.item(item_id)
         category = item.category if item else None
         position = recent.get(item_id)
         row[_BLEND] = score
         row[_BLEND + 1] = 1.0 / (1 + i)
-        row[_BLEND + 2] = sum(1 for value in row[_RANKS:_BLEND] if value) / len(_SOURCES)
+        row[_BLEND + 2] = proposed / len(_SOURCES)
         row[_BLEND + 3] = max(world.weight(item_id) or 0.0, 0.0)
         row[_BLEND + 4] = world.popularity(item_id)
         if category is not None:

@@ -61,18 +61,18 @@ def served_record(
     variant: str,
     strategy: str,
     items: Sequence[str],
-    rows: Sequence[Sequence[float]],
+    rows: list[list[float]],
     *,
     shown: Sequence[int],
     compare: tuple[Sequence[int], Sequence[int]] | None = None,
 ) -> dict[str, Any]:
-    """What a profile remembers of a published list (a JSON value)."""
+    """What a profile remembers of a published list (a JSON value; ``rows`` are not copied)."""
     return {
         "rec_id": rec_id,
         "variant": variant,
         "strategy": strategy,
         "items": list(items),
-        "rows": [list(row) for row in rows],
+        "rows": rows,
         "shown": list(shown),
         "compare": [list(compare[0]), list(compare[1])] if compare else None,
     }
@@ -117,6 +117,8 @@ def react(
     examples: list[Example] = []
     comparison = None
     rows = record["rows"]
+    if len(rows) != len(record["items"]):  # remembered without features: nothing to learn
+        index = None
     if index is not None and not positive:
         examples.append((rows[index], False))
     elif index is not None and named is not None and index in record["shown"]:

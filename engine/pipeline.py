@@ -46,7 +46,7 @@ from engine.profiles import (
     event_weight,
 )
 from engine.ranker import OnlineRanker, RankerConfig, probability
-from engine.ranking import DEFAULT_WEIGHTS, blend_pool, diversify
+from engine.ranking import DEFAULT_WEIGHTS, CategoryCap, blend_pool, diversify
 from engine.settings import Settings, Variant
 from engine.similarity import RowLimits
 from engine.world import World
@@ -63,6 +63,7 @@ __all__ = [
     "publish_list",
     "rank_list",
     "recommend",
+    "serves_learned",
 ]
 
 Status = Literal["applied", "duplicate", "forgotten"]
@@ -117,8 +118,13 @@ class EngineConfig:
 
 
 def new_ranker(config: EngineConfig) -> OnlineRanker:
-    """A worker's learned ranker, untrained, over the candidate features."""
+    """A learned ranker, untrained, over the candidate features."""
     return OnlineRanker(config.ranker, FEATURES)
+
+
+def serves_learned(config: EngineConfig) -> bool:
+    """Whether any user is in the ``learned`` variant (else a worker needs no ranker)."""
+    return any(variant.name == "learned" and variant.weight > 0 for variant in config.variants)
 
 
 def _blend_weights(overrides: Mapping[str, float] | None) -> dict[str, float]:
@@ -269,15 +275,20 @@ def rank_list(
         return item.category if item else None
 
     weights = {**config.weights, "in_category": 0.05}
-    pool = blend_pool(candidates, exclude, allowed, weights, max(n, config.ranker.pool))
-    ids = pool.items
-    rows = candidate_features(pool, profile, world)
-
     def top(order: Iterable[int]) -> list[int]:
-        return diversify(ids, order, n, category_of=category_of,
+        return diversify(pool.items, order, n, category_of=category_of,
                          max_per_category=config.max_per_category)
 
-    blend_top = top(range(len(ids)))
+    if ranker is None:  # the blend alone, its top n (the diversity cap fills it from below)
+        cap = CategoryCap(category_of, config.max_per_category)
+        pool = blend_pool(candidates, exclude, allowed, weights, n, cap)
+        rows: list[list[float]] = []
+        blend_top = list(range(len(pool.items)))
+    else:  # a pool for the ranker to choose from, and to learn from reactions to the list
+        pool = blend_pool(candidates, exclude, allowed, weights, max(n, config.ranker.pool))
+        rows = candidate_features(pool, profile, world)
+        blend_top = top(range(len(pool.items)))
+    ids = pool.items
     ranker_top: list[int] | None = None
     logits: list[float] = []
     if ranker is not None and ranker.warm and profile is not None and profile.recent:

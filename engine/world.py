@@ -149,7 +149,7 @@ class World:
         key = self._popularity.get(item_id, -math.inf)
         if key == -math.inf:
             return 0.0
-        return round(math.exp(key - math.log(2) * self._latest / self._half_life), 9)
+        return math.exp(key - math.log(2) * self._latest / self._half_life)
 
     def item_count(self) -> int:
         return len(self._items)

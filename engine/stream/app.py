@@ -15,7 +15,7 @@ from typing import Any
 import faust
 import orjson
 
-from engine.pipeline import EngineConfig, new_ranker
+from engine.pipeline import EngineConfig, new_ranker, serves_learned
 from engine.ranker import OnlineRanker
 from engine.settings import Settings
 from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
@@ -51,7 +51,7 @@ class Runtime:
     topics: dict[str, Any]  # role -> faust topic
     profiles: Any  # faust Table: user id -> Profile
     item_rows: Any  # faust Table: item id -> ItemRow
-    ranker: OnlineRanker  # this worker's learned ranker (learns from the users it owns)
+    ranker: OnlineRanker | None  # this worker's learned ranker (None: no learned variant)
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     producer: Any = None  # the app's producer, set when the app exists
     increments: IncrementBuffer = field(init=False)
@@ -175,10 +175,11 @@ def create_app(settings: Settings) -> EngineApp:
         topics=topics,
         profiles=_table(app, "profiles", PROFILE_CODEC, settings.partitions),
         item_rows=_table(app, "item-rows", ITEM_ROW_CODEC, settings.partitions, by_key=True),
-        ranker=new_ranker(config),
+        ranker=new_ranker(config) if serves_learned(config) else None,
     )
-    runtime.stats.watch_ranker(lambda: runtime.ranker.serving(config.ranker.guard),
-                               lambda: runtime.ranker.examples)
+    if (ranker := runtime.ranker) is not None:
+        runtime.stats.watch_ranker(lambda: ranker.serving(config.ranker.guard),
+                                   lambda: ranker.examples)
     runtime.producer = app.producer
     app.engine = runtime
     agents.install(app, runtime)

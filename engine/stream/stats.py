@@ -64,20 +64,18 @@ class WorkerStats:
                           registry=self.registry)
             for name, doc in _MODEL_COUNTERS.items()
         }
-        self.ranker_serving = Gauge(
+
+    def watch_ranker(self, serving: Callable[[], bool], examples: Callable[[], int]) -> None:
+        """Gauges of the worker's learned ranker, read whenever they are collected."""
+        Gauge(
             "engine_ranker_serving",
             "1 while the learned variant serves the ranker's order, 0 while it serves the blend",
             registry=self.registry,
-        )
-        self.ranker_examples = Gauge(
+        ).set_function(lambda: float(serving()))
+        Gauge(
             "engine_ranker_examples", "examples this worker's learned ranker has learnt",
             registry=self.registry,
-        )
-
-    def watch_ranker(self, serving: Callable[[], bool], examples: Callable[[], int]) -> None:
-        """Read the ranker's state whenever the gauges are collected."""
-        self.ranker_serving.set_function(lambda: float(serving()))
-        self.ranker_examples.set_function(lambda: float(examples()))
+        ).set_function(lambda: float(examples()))
 
     def list_published(self, variant: str, strategy: str) -> None:
         self._models["lists"].labels(variant, strategy).inc()

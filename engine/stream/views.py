@@ -110,7 +110,8 @@ def install(app: EngineApp, rt: Runtime) -> None:
             "items_with_neighbours": rt.world.known_item_count(),
             "models": {
                 "blend": {"sources": dict(rt.config.weights)},
-                "learned-ranker": rt.ranker.summary(rt.config.ranker.guard),
+                **({"learned-ranker": rt.ranker.summary(rt.config.ranker.guard)}
+                   if rt.ranker is not None else {}),
             },
             "online": rt.stats.online(),
         })

@@ -37,7 +37,7 @@ import pytest
 from aiokafka.partitioner import murmur2
 from faust.types import TP
 
-from engine.settings import load_settings, replace
+from engine.settings import Variant, load_settings, replace
 from engine.stream.app import EngineApp, create_app
 
 TOPICS = Path(__file__).resolve().parents[2] / "topics"
@@ -340,3 +340,18 @@ def test_the_profile_remembers_the_list_it_published_and_the_next_event_is_judge
         assert b"engine_ranker_serving 0.0" in metrics  # cold: the blend serves
 
     run(scenario)
+
+
+def test_without_a_learned_variant_the_worker_has_no_ranker_and_still_measures_its_lists() -> None:
+    async def scenario(w: Worker) -> None:
+        assert w.rt.ranker is None
+        for n in range(1, 4):
+            w.rt.world.set_neighbours(f"i{n}", 10.0 - n, (10.0 - n, 0.0), [])
+        await w.put(event(event_id="c0", item_id="i1", ts=20.0), key=b"u1")
+        await w.put(event(event_id="c1", item_id="i2", ts=21.0), key=b"u1")
+        online = w.rt.stats.online()["heuristic"]["blend"]
+        assert (online["lists"], online["judged"], online["hits"], online["examples"]) \
+            == (2, 1, 1, 0)
+        assert b"engine_ranker_serving" not in w.rt.stats.exposition()
+
+    run(scenario, variants=(Variant("heuristic", 1.0),))

@@ -142,3 +142,11 @@ def test_a_profile_stored_before_lists_were_remembered_still_loads() -> None:
     old = Profile("u1").to_dict()
     del old["served"]
     assert Profile.from_dict(old).served == []
+
+
+def test_a_list_remembered_without_features_is_judged_but_teaches_nothing() -> None:
+    bare = served_record("r-1", "heuristic", "blend", ["a", "b"], [], shown=[0, 1])
+    for rec_id in (None, "r-1"):
+        reaction = react([bare], event("b", rec_id=rec_id), negatives=2, positive=True)
+        assert reaction is not None
+        assert (reaction.hit, reaction.examples, reaction.comparison) == (True, (), None)

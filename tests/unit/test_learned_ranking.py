@@ -24,6 +24,7 @@ from engine.pipeline import (
     publish_list,
     rank_list,
     recommend,
+    serves_learned,
 )
 from engine.profiles import Profile
 from engine.ranker import OnlineRanker, RankerConfig
@@ -59,8 +60,9 @@ def config(**ranker: Any) -> EngineConfig:
                         ranker=RankerConfig(**{"min_examples": 60, "min_discordant": 10, **ranker}))
 
 
-def user_returns_to_an_earlier_item(world: World, cfg: EngineConfig, ranker: OnlineRanker,
-                                    user: str, earlier: str) -> dict[str, Any]:
+def user_returns_to_an_earlier_item(world: World, cfg: EngineConfig,
+                                    ranker: OnlineRanker | None, user: str,
+                                    earlier: str) -> dict[str, Any]:
     """The user views ``earlier``, then r0, and is served a list; returns that list.
 
     The caller then decides what the user does next.
@@ -229,3 +231,19 @@ def test_every_strategys_lists_keep_the_list_contract(strategy: str, n: int, cap
     assert make() == listing  # deterministic for the same input
     expected = LEARNED if strategy.startswith("learned") else BLEND
     assert listing["model"]["strategy"] == expected
+
+
+def test_without_a_learned_variant_no_ranker_is_needed_and_lists_are_still_judged() -> None:
+    world, cfg = shop(), replace(config(), variants=HEURISTIC_ONLY, max_per_category=2)
+    assert not serves_learned(cfg)
+    assert serves_learned(replace(cfg, variants=(Variant("heuristic", 1), Variant("learned", 1))))
+    served = user_returns_to_an_earlier_item(world, cfg, None, "u1", "b5")
+    listing, profile = served["listing"], served["profile"]
+    categories = [world.item(i).category for i in listed(listing)]  # type: ignore[union-attr]
+    assert sorted(categories) == ["books"] * 2 + ["shoes/hiking"] * 2 + ["shoes/running"] * 2
+    # (the blend's best are running shoes: the cap filled the list from further down)
+    assert profile.served[0]["rows"] == []  # nothing to learn from: no features computed
+    shown = listed(listing)
+    outcome = handle_event(profile, Event("n", "u1", shown[3], "view", 9.0), world, cfg)
+    assert outcome.reaction is not None and outcome.reaction.hit
+    assert outcome.reaction.variant == "heuristic" and outcome.learned == 0
