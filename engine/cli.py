@@ -108,13 +108,16 @@ def replay(path: Path, rate: float | None, limit: int | None) -> None:
               help="also write the report as JSON here")
 @click.option("--methods", default=None,
               help="only these lists, comma-separated (e.g. engine,engine:co_occurrence,item_knn)")
+@click.option("--no-sources", is_flag=True,
+              help="leave out each candidate source alone (faster: the variants and baselines)")
 @_friendly_errors
-def evaluate(path: Path, limit: int | None, json_path: Path | None, methods: str | None) -> None:
+def evaluate(path: Path, limit: int | None, json_path: Path | None, methods: str | None,
+             no_sources: bool) -> None:
     """Replay a dataset test-then-train in-process; report HR@10/20, NDCG@10, MRR, coverage."""
     from engine.evaluation_run import run_evaluation
 
     only = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    report = run_evaluation(_settings(), path, limit=limit, only=only)
+    report = run_evaluation(_settings(), path, limit=limit, only=only, sources=not no_sources)
     click.echo(report.markdown())
     if json_path is not None:
         json_path.write_bytes(report.json())

@@ -108,18 +108,30 @@ def evaluate(
 
 
 class EngineMethods:
-    """The engine's blend and each of its candidate sources alone, on one simulation.
+    """The engine's variants and each of its candidate sources alone, on one simulation.
 
-    ``only`` keeps just the named lists (``engine``, ``engine:<source>``).
+    ``engine`` is the blend (the ``heuristic`` variant); ``engine:learned`` is
+    what the ``learned`` variant serves (the ranker once it is warm and, with
+    the guard on, measurably better than the blend, else the blend);
+    ``engine:ranker`` is the ranker's order whenever it is warm, unguarded.
+    The ranker learns from implicit feedback only: datasets carry no rec_id.
+    ``only`` keeps just the named lists.
     """
 
-    def __init__(self, config: EngineConfig, only: Collection[str] | None = None) -> None:
+    def __init__(self, config: EngineConfig, *, sources: bool = True,
+                 only: Collection[str] | None = None) -> None:
         self.sim = Simulation(config)
-        self.weights: dict[str, Mapping[str, float]] = {"engine": config.weights}
-        self.weights.update({f"engine:{source}": {source: 1.0} for source in SOURCES})
+        self.variants: dict[str, dict[str, Any]] = {
+            "engine": {"variant": "heuristic"},
+            "engine:learned": {"variant": "learned"},
+            "engine:ranker": {"variant": "learned", "guard": False},
+        }
+        if sources:
+            self.variants.update({f"engine:{source}": {"weights": {source: 1.0}}
+                                  for source in SOURCES})
         if only is not None:
-            self.weights = {name: w for name, w in self.weights.items() if name in only}
-        self.names = tuple(self.weights)
+            self.variants = {name: v for name, v in self.variants.items() if name in only}
+        self.names = tuple(self.variants)
 
     def learn(self, event: Event) -> None:
         self.sim.apply(event)
@@ -127,8 +139,8 @@ class EngineMethods:
     def lists(self, user_id: str, now: float) -> dict[str, list[str]]:
         return {
             name: [i["item_id"] for i in self.sim.recommend(
-                user_id, now=now, n=CUTOFF, weights=weights)["items"]]
-            for name, weights in self.weights.items()
+                user_id, now=now, n=CUTOFF, **overrides)["items"]]
+            for name, overrides in self.variants.items()
         }
 
 

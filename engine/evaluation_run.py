@@ -43,15 +43,17 @@ class EvaluationReport:
 
 def method_names() -> list[str]:
     """Every list ``engine evaluate`` can report, in its order."""
-    return ["engine", *(f"engine:{source}" for source in SOURCES), "popularity",
-            "recent_popularity", "item_knn"]
+    return ["engine", "engine:learned", "engine:ranker",
+            *(f"engine:{source}" for source in SOURCES),
+            "popularity", "recent_popularity", "item_knn"]
 
 
 def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None,
-                   only: Sequence[str] | None = None) -> EvaluationReport:
-    """Evaluate the engine, its sources alone and the baselines on one dataset.
+                   only: Sequence[str] | None = None, sources: bool = True) -> EvaluationReport:
+    """Evaluate the engine's variants, its sources alone and the baselines on one dataset.
 
-    ``only`` restricts the report to some of :func:`method_names` (faster).
+    ``only`` restricts the report to some of :func:`method_names`, and
+    ``sources=False`` leaves out the sources alone (both faster).
     """
     unknown = sorted(set(only or ()) - set(method_names()))
     if unknown:
@@ -59,7 +61,7 @@ def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None,
         raise EngineError(f"unknown method {', '.join(unknown)} (known: {known})")
     config = EngineConfig.from_settings(settings)
     limits = config.input_limits
-    engine = EngineMethods(config, only=only)
+    engine = EngineMethods(config, sources=sources, only=only)
     methods: list[Method] = [engine] if engine.names else []
     methods += [baseline for baseline in (Popularity(), RecentPopularity(), ItemKNN())
                 if only is None or baseline.names[0] in only]

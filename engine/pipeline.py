@@ -1,9 +1,12 @@
 """The whole flow for one event, pure: dedup, profile update, item evidence, list.
 
-The stream layer loads the user's profile, calls :func:`handle_event`, stores
-the profile it returns, forwards the item evidence to the item side, and
-publishes :func:`recommend`'s list when the outcome says so. Evaluation calls
-the same functions in-process.
+The stream layer loads the user's profile and calls :func:`handle_event`,
+which judges the event against the user's list in force (the worker's
+learned ranker learns from it) and applies it. When the outcome says a list
+is due, :func:`publish_list` ranks it and makes it the profile's list in
+force. The stream layer stores the profile, forwards the item evidence to the
+item side and publishes the list. Evaluation calls the same functions
+in-process; the web views call :func:`recommend`.
 
 >>> config = EngineConfig()
 >>> world = World()
@@ -15,14 +18,16 @@ the same functions in-process.
 'duplicate'
 >>> handle_event(out.profile, Event("e2", "u1", "i2", "view", 51.0), world, config, (0, 7)).status
 'duplicate'
->>> recommend(out.profile, "u1", world, config, trigger_event_id="e1", now=60.0)["items"]
-[]
+>>> profile, listing = publish_list(out.profile, "u1", world, config, trigger_event_id="e1",
+...                                 now=60.0, ranker=new_ranker(config))
+>>> listing["items"], listing["model"]["strategy"], profile.served[0]["rec_id"] == listing["rec_id"]
+([], 'blend', True)
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,16 +35,43 @@ from engine import __version__
 from engine.candidates import SOURCES, Candidate
 from engine.errors import SettingsError
 from engine.events import Event
+from engine.features import FEATURES, candidate_features
+from engine.feedback import Reaction, react, remember, served_record
 from engine.limits import InputLimits
-from engine.profiles import ItemFacts, PairUpdate, Profile, ProfileLimits, apply_event
-from engine.ranking import DEFAULT_WEIGHTS, blend
+from engine.profiles import (
+    ItemFacts,
+    PairUpdate,
+    Profile,
+    ProfileLimits,
+    apply_event,
+    event_weight,
+)
+from engine.ranker import OnlineRanker, RankerConfig, probability
+from engine.ranking import DEFAULT_WEIGHTS, CategoryCap, blend_pool, diversify
 from engine.settings import Settings, Variant
 from engine.similarity import RowLimits
 from engine.world import World
 
-__all__ = ["EngineConfig", "EventOutcome", "assign_variant", "handle_event", "recommend"]
+__all__ = [
+    "BLEND",
+    "LEARNED",
+    "EngineConfig",
+    "EventOutcome",
+    "RankedList",
+    "assign_variant",
+    "handle_event",
+    "new_ranker",
+    "publish_list",
+    "rank_list",
+    "recommend",
+    "serves_learned",
+]
 
 Status = Literal["applied", "duplicate", "forgotten"]
+
+#: ``model.strategy`` of a list: the blend's order, or the learned ranker's.
+BLEND = "blend"
+LEARNED = "learned-ranker"
 
 
 @dataclass(frozen=True)
@@ -57,6 +89,7 @@ class EngineConfig:
     exclude_recent: int = 1  # the user's latest items not to recommend (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill (0: no cap)
     input_limits: InputLimits = field(default_factory=InputLimits)  # what a record may hold
+    ranker: RankerConfig = field(default_factory=RankerConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -83,7 +116,23 @@ class EngineConfig:
             exclude_recent=settings.exclude_recent,
             max_per_category=settings.max_per_category,
             input_limits=InputLimits.from_settings(settings),
+            ranker=RankerConfig(
+                pool=settings.ranker_pool,
+                lists=settings.ranker_lists,
+                min_examples=settings.ranker_min_examples,
+                guard=settings.ranker_guard,
+            ),
         )
+
+
+def new_ranker(config: EngineConfig) -> OnlineRanker:
+    """A learned ranker, untrained, over the candidate features."""
+    return OnlineRanker(config.ranker, FEATURES)
+
+
+def serves_learned(config: EngineConfig) -> bool:
+    """Whether any user is in the ``learned`` variant (else a worker needs no ranker)."""
+    return any(variant.name == "learned" and variant.weight > 0 for variant in config.variants)
 
 
 def _blend_weights(overrides: Mapping[str, float] | None) -> dict[str, float]:
@@ -107,6 +156,8 @@ class EventOutcome:
     # (not a repeated event id at a new offset): its list may have been lost
     # with a crashed worker, so it is published again
     redelivered: bool = False
+    reaction: Reaction | None = None  # the event judged against the list in force
+    learned: int = 0  # examples the ranker learnt from it
 
 
 def _is_redelivery(profile: Profile, position: tuple[int, int] | None) -> bool:
@@ -122,12 +173,15 @@ def handle_event(
     world: World,
     config: EngineConfig,
     position: tuple[int, int] | None = None,
+    ranker: OnlineRanker | None = None,
 ) -> EventOutcome:
     """Apply one validated event read at ``position`` (partition, offset) to the user's profile.
 
     Takes ownership of ``profile``. A repeated event id, or an input offset
     already applied, is a duplicate and changes nothing (the latter is
-    ``redelivered``: its list is due again, as it may have been lost).
+    ``redelivered``: its list is due again, as it may have been lost). A new
+    event is first judged against the user's list in force; ``ranker`` learns
+    from it.
     """
     if event.type == "forget_user":
         return EventOutcome(None, "forgotten", publish=profile is not None)
@@ -135,6 +189,17 @@ def handle_event(
         return EventOutcome(profile, "duplicate", redelivered=True)
     if profile is not None and profile.has_seen(event.event_id):
         return EventOutcome(profile, "duplicate")
+    reaction, learned = None, 0
+    if profile is not None:
+        positive = event_weight(event.type, event.value, config.profile_limits) > 0
+        reaction = react(profile.served, event, negatives=config.ranker.negatives,
+                         positive=positive)
+        if reaction is not None and ranker is not None:
+            if reaction.comparison is not None:  # before learning: prequential
+                ranker.compare(*reaction.comparison)
+            # rows of another length come from a list remembered by another version
+            learned = ranker.learn([example for example in reaction.examples
+                                    if len(example[0]) == len(FEATURES)])
     item = world.item(event.item_id) if event.item_id else None
     facts = ItemFacts()
     if item is not None:  # the brand counts as a tag of interest
@@ -148,7 +213,7 @@ def handle_event(
     )
     if publish:
         profile.published_ts = event.ts
-    return EventOutcome(profile, "applied", pairs, publish)
+    return EventOutcome(profile, "applied", pairs, publish, reaction=reaction, learned=learned)
 
 
 def assign_variant(user_id: str, variants: tuple[Variant, ...]) -> str:
@@ -166,7 +231,15 @@ def assign_variant(user_id: str, variants: tuple[Variant, ...]) -> str:
     return variants[-1].name
 
 
-def recommend(
+@dataclass(frozen=True)
+class RankedList:
+    """A list in the contract's format, and what the user's profile remembers of it."""
+
+    listing: dict[str, Any]
+    record: dict[str, Any]  # see engine.feedback.served_record
+
+
+def rank_list(
     profile: Profile | None,
     user_id: str,
     world: World,
@@ -176,8 +249,16 @@ def recommend(
     now: float,
     n: int | None = None,
     category: str | None = None,
-) -> dict[str, Any]:
-    """The user's recommendation list in the contract's format (cold start when no profile)."""
+    ranker: OnlineRanker | None = None,
+) -> RankedList:
+    """The user's list: the blend's order, or the learned ranker's for the ``learned`` variant.
+
+    Both choose from the same pool, the blend's best candidates, under the
+    same business rules. The ranker's top n is computed whenever it is warm,
+    whatever the variant, so that the profile remembers both for the online
+    comparison; it is served when the user is in the ``learned`` variant and
+    the ranker is trusted (:meth:`OnlineRanker.serving`).
+    """
     n = n or config.top_n
     candidates = {
         name: source(profile, world, config.pool)
@@ -203,27 +284,89 @@ def recommend(
             item.category == category or item.category.startswith(category + "/")
         )
 
-    weights = {**config.weights, "in_category": 0.05}
     def category_of(item_id: str) -> str | None:
         item = world.item(item_id)
         return item.category if item else None
 
-    ranked = blend(candidates, exclude, allowed, weights, n, category_of=category_of,
-                   max_per_category=config.max_per_category)
-    items = [r.to_dict() for r in ranked]
-    fingerprint = _list_fingerprint(user_id, trigger_event_id, items)
-    return {
+    weights = {**config.weights, "in_category": 0.05}
+    def top(order: Iterable[int]) -> list[int]:
+        return diversify(pool.items, order, n, category_of=category_of,
+                         max_per_category=config.max_per_category)
+
+    if ranker is None:  # the blend alone, its top n (the diversity cap fills it from below)
+        cap = CategoryCap(category_of, config.max_per_category)
+        pool = blend_pool(candidates, exclude, allowed, weights, n, cap)
+        rows: list[list[float]] = []
+        blend_top = list(range(len(pool.items)))
+    else:  # a pool for the ranker to choose from, and to learn from reactions to the list
+        pool = blend_pool(candidates, exclude, allowed, weights, max(n, config.ranker.pool))
+        rows = candidate_features(pool, profile, world)
+        blend_top = top(range(len(pool.items)))
+    ids = pool.items
+    ranker_top: list[int] | None = None
+    logits: list[float] = []
+    if ranker is not None and ranker.warm and profile is not None and profile.recent:
+        logits = ranker.scores(rows)  # (a user without history gets the blend: trending)
+        ranker_top = top(sorted(range(len(ids)), key=lambda i: (-logits[i], i)))
+    variant = assign_variant(user_id, config.variants)
+    learned = (variant == "learned" and ranker is not None and ranker_top is not None
+               and ranker.serving(config.ranker.guard))
+    shown = ranker_top if learned and ranker_top is not None else blend_top
+    items = [
+        {"item_id": ids[i],
+         "score": round(probability(logits[i]), 6) if learned else pool.scores[i],
+         "reasons": pool.reasons(i)}
+        for i in shown
+    ]
+    strategy = LEARNED if learned else BLEND
+    rec_id = f"r-{_list_fingerprint(user_id, trigger_event_id, items)}"
+    listing = {
         "user_id": user_id,
-        "rec_id": f"r-{fingerprint}",
+        "rec_id": rec_id,
         "generated_at": now,
         "trigger_event_id": trigger_event_id,
         "items": items,
-        "model": {
-            "version": __version__,
-            "strategy": "blend",
-            "variant": assign_variant(user_id, config.variants),
-        },
+        "model": {"version": __version__, "strategy": strategy, "variant": variant},
     }
+    compare = (blend_top, ranker_top) if ranker_top is not None else None
+    record = served_record(rec_id, variant, strategy, ids, rows, shown=shown, compare=compare)
+    return RankedList(listing, record)
+
+
+def recommend(
+    profile: Profile | None,
+    user_id: str,
+    world: World,
+    config: EngineConfig,
+    *,
+    trigger_event_id: str | None,
+    now: float,
+    n: int | None = None,
+    category: str | None = None,
+    ranker: OnlineRanker | None = None,
+) -> dict[str, Any]:
+    """The user's recommendation list in the contract's format (cold start when no profile)."""
+    return rank_list(profile, user_id, world, config, trigger_event_id=trigger_event_id,
+                     now=now, n=n, category=category, ranker=ranker).listing
+
+
+def publish_list(
+    profile: Profile,
+    user_id: str,
+    world: World,
+    config: EngineConfig,
+    *,
+    trigger_event_id: str | None,
+    now: float,
+    ranker: OnlineRanker | None = None,
+) -> tuple[Profile, dict[str, Any]]:
+    """The list to publish after an event, and the profile that remembers it as in force.
+
+    Takes ownership of ``profile``.
+    """
+    ranked = rank_list(profile, user_id, world, config, trigger_event_id=trigger_event_id,
+                       now=now, ranker=ranker)
+    return remember(profile, ranked.record, config.ranker.lists), ranked.listing
 
 
 def _list_fingerprint(user_id: str, trigger: str | None, items: list[dict[str, Any]]) -> str:

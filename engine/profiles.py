@@ -104,7 +104,12 @@ def event_weight(event_type: str, value: float | None, limits: ProfileLimits) ->
 
 @dataclass(slots=True)
 class Profile:
-    """All the engine keeps about one user. ``recent`` holds ``[item, weight, ts]``."""
+    """All the engine keeps about one user. ``recent`` holds ``[item, weight, ts]``.
+
+    ``served`` holds the last lists published for the user, newest first,
+    for the learned ranker to learn from the user's reactions to them
+    (:mod:`engine.feedback`).
+    """
 
     user_id: str
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED, 0))
@@ -118,6 +123,7 @@ class Profile:
     published_ts: float | None = None  # event time of the last published list
     seen: list[str] = field(default_factory=list)
     offsets: dict[str, int] = field(default_factory=dict)
+    served: list[dict[str, Any]] = field(default_factory=list)  # see engine.feedback
 
     def recent_item_ids(self) -> list[str]:
         """Recent items, most recent first."""

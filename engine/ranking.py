@@ -12,12 +12,20 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from engine.candidates import Candidate
 
-__all__ = ["DEFAULT_WEIGHTS", "RankedItem", "blend"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "CategoryCap",
+    "Pool",
+    "RankedItem",
+    "blend",
+    "blend_pool",
+    "diversify",
+]
 
 #: How much each source counts in the blend.
 DEFAULT_WEIGHTS: Mapping[str, float] = {
@@ -41,6 +49,110 @@ class RankedItem:
         return {"item_id": self.item_id, "score": self.score, "reasons": self.reasons}
 
 
+class CategoryCap:
+    """Diversity: admits items until their category has filled ``limit`` places (0: no cap).
+
+    Items without a category are never capped.
+
+    >>> cap = CategoryCap({"a": "shoes", "b": "shoes", "c": None}.get, 1)
+    >>> [cap.admit(i) for i in "abc"]
+    [True, False, True]
+    """
+
+    def __init__(self, category_of: Callable[[str], str | None], limit: int) -> None:
+        self.category_of = category_of
+        self.limit = limit
+        self.filled: dict[str, int] = {}
+
+    def admit(self, item_id: str) -> bool:
+        if self.limit <= 0 or (category := self.category_of(item_id)) is None:
+            return True
+        if self.filled.get(category, 0) >= self.limit:
+            return False
+        self.filled[category] = self.filled.get(category, 0) + 1
+        return True
+
+
+def diversify(
+    items: Sequence[str],
+    order: Iterable[int],
+    n: int,
+    *,
+    category_of: Callable[[str], str | None] = lambda item: None,
+    max_per_category: int = 0,
+) -> list[int]:
+    """The first ``n`` indices of ``order`` whose items the per-category cap admits.
+
+    >>> diversify(["a", "b", "c"], [2, 1, 0], 2, category_of={"c": "x", "b": "x"}.get,
+    ...           max_per_category=1)
+    [2, 0]
+    """
+    cap = CategoryCap(category_of, max_per_category)
+    picked: list[int] = []
+    for index in order:
+        if len(picked) == n:
+            break
+        if cap.admit(items[index]):
+            picked.append(index)
+    return picked
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The blend's best candidates, best first; each explained only when asked."""
+
+    items: list[str]
+    scores: list[float]
+    #: item -> what each source contributed: (weighted score, reason, source, score, rank)
+    contributions: Mapping[str, list[tuple[float, str, str, float, int]]]
+
+    def reasons(self, index: int) -> list[str]:
+        """The item's distinct reasons, strongest contribution first (at most three)."""
+        explained = sorted(self.contributions[self.items[index]], key=lambda c: -c[0])
+        return list(dict.fromkeys(c[1] for c in explained))[:_MAX_REASONS]
+
+    def ranked(self, index: int) -> RankedItem:
+        return RankedItem(self.items[index], self.scores[index], self.reasons(index))
+
+
+def blend_pool(
+    candidates: Mapping[str, Sequence[Candidate]],
+    exclude: set[str],
+    is_recommendable: Callable[[str], bool],
+    weights: Mapping[str, float],
+    size: int,
+    cap: CategoryCap | None = None,
+) -> Pool:
+    """The ``size`` best items by weighted score; never an excluded, unavailable or repeated one.
+
+    With a ``cap``, only the items it admits (diversity).
+    """
+    scores: dict[str, float] = {}
+    contributions: dict[str, list[tuple[float, str, str, float, int]]] = {}
+    for source, items in candidates.items():
+        weight = weights.get(source, 0.0)
+        if weight <= 0:
+            continue
+        for rank, candidate in enumerate(items):
+            item = candidate.item_id
+            if item in exclude:
+                continue
+            contribution = weight * candidate.score
+            scores[item] = scores.get(item, 0.0) + contribution
+            contributions.setdefault(item, []).append(
+                (contribution, candidate.reason, source, candidate.score, rank))
+    chosen: list[str] = []
+    chosen_scores: list[float] = []
+    for item, score in _best_first(scores, size):
+        if len(chosen) == size:
+            break
+        if not is_recommendable(item) or (cap is not None and not cap.admit(item)):
+            continue
+        chosen.append(item)
+        chosen_scores.append(round(score, 6))
+    return Pool(chosen, chosen_scores, contributions)
+
+
 def blend(
     candidates: Mapping[str, Sequence[Candidate]],
     exclude: set[str],
@@ -57,34 +169,9 @@ def blend(
     ``max_per_category`` > 0, no category fills more than that many places
     (diversity); items without a category are not capped.
     """
-    scores: dict[str, float] = {}
-    reasons: dict[str, list[tuple[float, str]]] = {}
-    for source, items in candidates.items():
-        weight = weights.get(source, 0.0)
-        if weight <= 0:
-            continue
-        for candidate in items:
-            item = candidate.item_id
-            if item in exclude:
-                continue
-            contribution = weight * candidate.score
-            scores[item] = scores.get(item, 0.0) + contribution
-            reasons.setdefault(item, []).append((contribution, candidate.reason))
-    result: list[RankedItem] = []
-    per_category: dict[str, int] = {}
-    for item, score in _best_first(scores, n):
-        if len(result) == n:
-            break
-        if not is_recommendable(item):
-            continue
-        if max_per_category > 0 and (category := category_of(item)) is not None:
-            if per_category.get(category, 0) >= max_per_category:
-                continue
-            per_category[category] = per_category.get(category, 0) + 1
-        explained = sorted(reasons[item], key=lambda cr: -cr[0])
-        unique = list(dict.fromkeys(reason for _, reason in explained))[:_MAX_REASONS]
-        result.append(RankedItem(item, round(score, 6), unique))
-    return result
+    pool = blend_pool(candidates, exclude, is_recommendable, weights, n,
+                      CategoryCap(category_of, max_per_category))
+    return [pool.ranked(index) for index in range(len(pool.items))]
 
 
 def _best_first(scores: dict[str, float], n: int) -> Iterator[tuple[str, float]]:

@@ -87,6 +87,10 @@ class Settings:
     blend_weights: Mapping[str, float] | None = None  # None: the engine's defaults
     exclude_recent: int = 1  # the user's latest items never recommended (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill in a list (0: no cap)
+    ranker_min_examples: int = 1000  # examples the learned ranker learns before it may serve
+    ranker_pool: int = 30  # blend candidates the learned ranker re-orders
+    ranker_lists: int = 2  # served lists a profile remembers, to learn from reactions to them
+    ranker_guard: bool = True  # serve the ranker only while it beats the blend online
     log_level: str = "info"
     max_users: int = 1_000_000  # profiles a worker keeps; the least recently active go first
     standby_replicas: int = 1  # workers that keep a warm copy of each table partition
@@ -244,6 +248,13 @@ def parse_weights(raw: str) -> Mapping[str, float]:
     return MappingProxyType(weights)
 
 
+def _flag(raw: str) -> bool:
+    value = raw.lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError(f"expected 1 or 0 (true or false), got {raw!r}")
+    return value in ("1", "true", "yes", "on")
+
+
 def _log_level(raw: str) -> str:
     level = raw.lower()
     if level not in ("debug", "info", "warning", "error", "critical"):
@@ -312,6 +323,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BLEND_WEIGHTS": ("blend_weights", parse_weights),
     "EXCLUDE_RECENT": ("exclude_recent", _non_negative_int),
     "MAX_PER_CATEGORY": ("max_per_category", _non_negative_int),
+    "RANKER_MIN_EXAMPLES": ("ranker_min_examples", _non_negative_int),
+    "RANKER_POOL": ("ranker_pool", _positive_int),
+    "RANKER_LISTS": ("ranker_lists", _non_negative_int),
+    "RANKER_GUARD": ("ranker_guard", _flag),
     "LOG_LEVEL": ("log_level", _log_level),
     "STANDBY_REPLICAS": ("standby_replicas", _non_negative_int),
     "MAX_USERS": ("max_users", _non_negative_int),

@@ -17,11 +17,13 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from engine.events import CatalogItem, Event
-from engine.pipeline import EngineConfig, handle_event, recommend
+from engine.pipeline import EngineConfig, handle_event, new_ranker, publish_list, recommend
 from engine.profiles import Profile
+from engine.settings import Variant
 from engine.similarity import ItemRow, apply_increment, row_increments
 from engine.world import World
 
@@ -36,6 +38,7 @@ class Simulation:
         self.profiles: dict[str, Profile] = {}
         self.rows: dict[str, ItemRow] = {}
         self.world = World(trending_half_life or config.row_limits.half_life)
+        self.ranker = new_ranker(config)
         self._offset = 0
 
     def add_item(self, item: CatalogItem) -> None:
@@ -45,8 +48,9 @@ class Simulation:
         self.world.remove_item(item_id)
 
     def apply(self, event: Event) -> bool:
-        """Apply one event; True when it makes a refreshed list due for the user."""
-        outcome = handle_event(self.profiles.get(event.user_id), event, self.world, self.config)
+        """Apply one event; True when it made a refreshed list due (published to the profile)."""
+        outcome = handle_event(self.profiles.get(event.user_id), event, self.world, self.config,
+                               ranker=self.ranker)
         if outcome.status == "duplicate":
             return False
         if outcome.profile is None:
@@ -62,6 +66,10 @@ class Simulation:
                 self.world.apply_summary(row.summary(
                     self.world.weights, self.config.neighbours, self.config.row_limits,
                     self.world.weight_times))
+        if outcome.publish:  # as a worker does: the list goes out, the profile remembers it
+            self.profiles[event.user_id], _ = publish_list(
+                outcome.profile, event.user_id, self.world, self.config,
+                trigger_event_id=event.event_id, now=event.ts, ranker=self.ranker)
         return outcome.publish
 
     def recommend(
@@ -72,11 +80,20 @@ class Simulation:
         now: float = 0.0,
         n: int | None = None,
         weights: Mapping[str, float] | None = None,
+        variant: str | None = None,
+        guard: bool | None = None,
     ) -> dict[str, Any]:
+        """The user's list now; ``weights``, ``variant`` and ``guard`` override the config's.
+
+        With ``weights`` alone the ranker is left out (a source's list, say).
+        """
         config = self.config
         if weights is not None:
-            from dataclasses import replace
-
             config = replace(config, weights=dict(weights))
+        if variant is not None:
+            config = replace(config, variants=(Variant(variant, 1.0),))
+        if guard is not None:
+            config = replace(config, ranker=replace(config.ranker, guard=guard))
+        ranker = None if weights is not None and variant is None else self.ranker
         return recommend(self.profiles.get(user_id), user_id, self.world, config,
-                         trigger_event_id=trigger, now=now, n=n)
+                         trigger_event_id=trigger, now=now, n=n, ranker=ranker)

@@ -52,6 +52,7 @@ class World:
         self._weights: dict[str, float] = {}
         self._weight_ts: dict[str, float] = {}  # as of when the weight decays (else 0)
         self._popularity: dict[str, float] = {}  # item -> log-space popularity key
+        self._latest = 0.0  # the latest event time of any popularity seen
         self._members: dict[str, set[str]] = {}  # category (any level) -> items
         self.content = ContentIndex()
         self._changes = 0  # popularity changes so far
@@ -119,6 +120,7 @@ class World:
         else:
             self._weight_ts.pop(item_id, None)
         value, as_of = popularity
+        self._latest = max(self._latest, as_of)
         key = (
             math.log(value) + math.log(2) * as_of / self._half_life if value > 0 else -math.inf
         )
@@ -164,6 +166,20 @@ class World:
     def next_items(self, item_id: str) -> list[tuple[str, float]]:
         """Items engaged with right after this one, with P(next | this)."""
         return self._next.get(item_id, [])
+
+    def popularity(self, item_id: str) -> float:
+        """The item's popularity decayed to the latest event time the world has seen (0: none).
+
+        >>> w = World(trending_half_life=10.0)
+        >>> w.set_neighbours("a", 4.0, (4.0, 0.0), [])
+        >>> w.set_neighbours("b", 1.0, (1.0, 20.0), [])
+        >>> w.popularity("a"), w.popularity("b"), w.popularity("c")
+        (1.0, 1.0, 0.0)
+        """
+        key = self._popularity.get(item_id, -math.inf)
+        if key == -math.inf:
+            return 0.0
+        return math.exp(key - math.log(2) * self._latest / self._half_life)
 
     def item_count(self) -> int:
         return len(self._items)

@@ -20,7 +20,7 @@ from faust.types import TP
 from engine.deadletter import dead_letter_record
 from engine.errors import InvalidRecord
 from engine.events import decode_event, decode_item
-from engine.pipeline import handle_event, recommend
+from engine.pipeline import handle_event, publish_list, rank_list
 from engine.similarity import ItemRow, apply_increments
 from engine.stream.app import EngineApp, Runtime
 from engine.stream.connection import client_options
@@ -45,13 +45,6 @@ async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
     rt.stats.inc("dead_lettered")
 
 
-async def _publish_list(rt: Runtime, user_id: str, profile: Any, trigger: str) -> None:
-    listing = recommend(profile, user_id, rt.world, rt.config, trigger_event_id=trigger,
-                        now=time.time())
-    await rt.send("recommendations", user_id.encode(), orjson.dumps(listing))
-    rt.stats.inc("recommendations_published")
-
-
 async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     """One clickstream record: validate, dedup, update the profile, feed the item side, publish."""
     try:
@@ -66,12 +59,16 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         return
     stored_id = rt.pseudonym(event.user_id)  # the raw id is never stored
     outcome = handle_event(rt.profiles.get(stored_id), replace(event, user_id=stored_id),
-                           rt.world, rt.config, (message.partition, message.offset))
+                           rt.world, rt.config, (message.partition, message.offset),
+                           ranker=rt.ranker)
     if outcome.status == "duplicate":
         rt.stats.inc("duplicates_skipped")
         if outcome.redelivered and outcome.profile is not None:
             # the list published when it was applied may have died with a worker
-            await _publish_list(rt, event.user_id, outcome.profile, event.event_id)
+            again = rank_list(outcome.profile, event.user_id, rt.world, rt.config,
+                              trigger_event_id=event.event_id, now=time.time(),
+                              ranker=rt.ranker).listing
+            await rt.send("recommendations", user_key, orjson.dumps(again))
             rt.stats.inc("lists_republished")
         return
     if outcome.status == "forgotten":
@@ -80,7 +77,15 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         await rt.send("recommendations", user_key, None)
         rt.stats.inc("users_forgotten")
         return
-    await rt.store(rt.profiles, stored_id, outcome.profile, message.partition)
+    if outcome.reaction is not None:
+        rt.stats.reaction(outcome.reaction, outcome.learned)
+    profile = outcome.profile
+    listing: dict[str, Any] | None = None
+    if outcome.publish and profile is not None:  # the profile remembers the list it publishes
+        profile, listing = publish_list(profile, event.user_id, rt.world, rt.config,
+                                        trigger_event_id=event.event_id, now=time.time(),
+                                        ranker=rt.ranker)
+    await rt.store(rt.profiles, stored_id, profile, message.partition)
     rt.stats.inc("events_processed")
     rt.users.touch(stored_id, message.partition)
     await _evict_users(rt)
@@ -88,8 +93,10 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         rt.increments.add(outcome.pairs)
         if rt.increments.full():
             await rt.increments.flush()
-    if outcome.publish:
-        await _publish_list(rt, event.user_id, outcome.profile, event.event_id)
+    if listing is not None:
+        await rt.send("recommendations", user_key, orjson.dumps(listing))
+        rt.stats.inc("recommendations_published")
+        rt.stats.list_published(listing["model"]["variant"], listing["model"]["strategy"])
 
 
 async def _evict_users(rt: Runtime) -> None:

@@ -15,8 +15,9 @@ from typing import Any
 import faust
 import orjson
 
-from engine.pipeline import EngineConfig
+from engine.pipeline import EngineConfig, new_ranker, serves_learned
 from engine.privacy import Pseudonymiser
+from engine.ranker import OnlineRanker
 from engine.retention import RecencyIndex
 from engine.settings import Settings
 from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
@@ -53,6 +54,7 @@ class Runtime:
     topics: dict[str, Any]  # role -> faust topic
     profiles: Any  # faust Table: stored user id (see ``pseudonym``) -> Profile
     item_rows: Any  # faust Table: item id -> ItemRow
+    ranker: OnlineRanker | None  # this worker's learned ranker (None: no learned variant)
     pseudonym: Pseudonymiser = field(default_factory=lambda: Pseudonymiser(None))
     users: RecencyIndex = field(default_factory=lambda: RecencyIndex(0))  # profiles by activity
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -171,17 +173,22 @@ def create_app(settings: Settings) -> EngineApp:
         )
         for planned in topic_plan(settings)
     }
+    config = EngineConfig.from_settings(settings)
     runtime = Runtime(
         settings=settings,
-        config=EngineConfig.from_settings(settings),
+        config=config,
         world=World(trending_half_life=settings.trending_half_life),
         stats=WorkerStats(),
         topics=topics,
         profiles=_table(app, "profiles", PROFILE_CODEC, settings.partitions),
         item_rows=_table(app, "item-rows", ITEM_ROW_CODEC, settings.partitions, by_key=True),
+        ranker=new_ranker(config) if serves_learned(config) else None,
         pseudonym=Pseudonymiser(settings.pseudonym_key),
         users=RecencyIndex(settings.max_users),
     )
+    if (ranker := runtime.ranker) is not None:
+        runtime.stats.watch_ranker(lambda: ranker.serving(config.ranker.guard),
+                                   lambda: ranker.examples)
     runtime.producer = app.producer
     app.engine = runtime
     agents.install(app, runtime)

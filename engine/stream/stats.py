@@ -1,13 +1,18 @@
 """The worker's counters, kept in a Prometheus registry of its own.
 
 ``/metrics`` exposes the registry; ``/stats`` reads the same counters as JSON.
+The per-model online metrics are counters labelled by the A/B variant and
+the strategy of the list they are about (``blend`` or ``learned-ranker``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from engine.feedback import Reaction
 
 __all__ = ["WorkerStats"]
 
@@ -26,6 +31,16 @@ _COUNTERS = {
     "internal_errors": "records whose processing raised (dead-lettered)",
     "delivery_failures": "records the producer could not deliver",
     "input_records_recovered": "input records the consumer skipped, read back and processed",
+}
+
+#: Online metrics per variant and strategy: name -> help.
+_MODEL_COUNTERS = {
+    "lists": "lists published",
+    "judged": "events judged against the user's list in force (the last one published)",
+    "hits": "judged events whose item was in the list in force (prequential hits)",
+    "feedback": "events carrying a rec_id (explicit feedback)",
+    "feedback_matched": "events whose rec_id named a list the user's profile remembers",
+    "examples": "examples the learned ranker learnt from reactions to these lists",
 }
 
 
@@ -47,6 +62,55 @@ class WorkerStats:
         self.world_items = Gauge(
             "engine_world_items", "items with a published row summary", registry=self.registry
         )
+        self._models = {
+            name: Counter(f"engine_model_{name}", doc, ["variant", "strategy"],
+                          registry=self.registry)
+            for name, doc in _MODEL_COUNTERS.items()
+        }
+
+    def watch_ranker(self, serving: Callable[[], bool], examples: Callable[[], int]) -> None:
+        """Gauges of the worker's learned ranker, read whenever they are collected."""
+        Gauge(
+            "engine_ranker_serving",
+            "1 while the learned variant serves the ranker's order, 0 while it serves the blend",
+            registry=self.registry,
+        ).set_function(lambda: float(serving()))
+        Gauge(
+            "engine_ranker_examples", "examples this worker's learned ranker has learnt",
+            registry=self.registry,
+        ).set_function(lambda: float(examples()))
+
+    def list_published(self, variant: str, strategy: str) -> None:
+        self._models["lists"].labels(variant, strategy).inc()
+
+    def reaction(self, reaction: Reaction, learned: int) -> None:
+        """Count an event judged against its user's list in force."""
+        labels = (reaction.variant, reaction.strategy)
+        self._models["judged"].labels(*labels).inc()
+        if reaction.hit:
+            self._models["hits"].labels(*labels).inc()
+        if reaction.named:
+            self._models["feedback"].labels(*labels).inc()
+        if reaction.matched:
+            self._models["feedback_matched"].labels(*labels).inc()
+        if learned:
+            self._models["examples"].labels(*labels).inc(learned)
+
+    def online(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """The per-model online metrics: variant -> strategy -> counters and hit rate."""
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, counter in self._models.items():
+            for metric in counter.collect():
+                for sample in metric.samples:
+                    if sample.name.endswith("_total"):
+                        labels = sample.labels
+                        row = found.setdefault(labels["variant"], {}).setdefault(
+                            labels["strategy"], dict.fromkeys(_MODEL_COUNTERS, 0))
+                        row[name] = int(sample.value)
+        for strategies in found.values():
+            for row in strategies.values():
+                row["hit_rate"] = round(row["hits"] / row["judged"], 4) if row["judged"] else None
+        return found
 
     def inc(self, name: str, amount: float = 1.0) -> None:
         self._counters[name].inc(amount)

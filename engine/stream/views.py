@@ -106,7 +106,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
         profile = rt.profiles.get(rt.pseudonym(user_id))
         listing = recommend(profile, user_id, rt.world, rt.config, n=n, now=time.time(),
                             trigger_event_id=profile.last_event_id if profile else None,
-                            category=request.query.get("category") or None)
+                            category=request.query.get("category") or None, ranker=rt.ranker)
         return _json(view, listing)
 
     @app.page("/users/{user_id}/profile")
@@ -141,7 +141,12 @@ def install(app: EngineApp, rt: Runtime) -> None:
             "catalog_items": rt.world.item_count(),
             "users_held": len(rt.users),
             "items_with_neighbours": rt.world.known_item_count(),
-            "models": {"blend": {"sources": dict(rt.config.weights)}},
+            "models": {
+                "blend": {"sources": dict(rt.config.weights)},
+                **({"learned-ranker": rt.ranker.summary(rt.config.ranker.guard)}
+                   if rt.ranker is not None else {}),
+            },
+            "online": rt.stats.online(),
         })
 
     @app.page("/metrics")

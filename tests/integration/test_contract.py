@@ -141,8 +141,12 @@ def test_similar_items_stats_health_and_metrics_answer(cluster: Cluster) -> None
     assert worker.get("/recommendations/u?n=0")[0] == 400
     stats = worker.stats()
     for key in ("events_processed", "dead_lettered", "duplicates_skipped",
-                "recommendations_published", "models"):
+                "recommendations_published", "models", "online"):
         assert key in stats
+    assert {"blend", "learned-ranker"} <= set(stats["models"])
+    published = sum(row["lists"] for strategies in stats["online"].values()
+                    for row in strategies.values())
+    assert published == stats["recommendations_published"]
     assert worker.get("/health")[0] == 200
     import urllib.request
 

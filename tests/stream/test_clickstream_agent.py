@@ -37,7 +37,7 @@ import pytest
 from aiokafka.partitioner import murmur2
 from faust.types import TP
 
-from engine.settings import load_settings, replace
+from engine.settings import Variant, load_settings, replace
 from engine.stream.app import EngineApp, create_app
 
 TOPICS = Path(__file__).resolve().parents[2] / "topics"
@@ -333,3 +333,47 @@ def test_forget_user_erases_the_profile_and_the_cached_list() -> None:
         assert (cached.key, cached.value) == (b"u1", None)  # a tombstone for the cached list
 
     run(scenario)
+
+
+# -- the learned variant's feedback loop ----------------------------------------
+
+
+def test_the_profile_remembers_the_list_it_published_and_the_next_event_is_judged_by_it() -> None:
+    async def scenario(w: Worker) -> None:
+        for n in range(1, 6):  # what the item side would have published: i1 most popular
+            w.rt.world.set_neighbours(f"i{n}", 10.0 - n, (10.0 - n, 0.0), [])
+        await w.put(event(event_id="b0", item_id="i1", ts=1700000020.0), key=b"u1")
+        first = orjson.loads(w.sent_to("recommendations")[-1].value or b"")
+        assert first["model"] == {**first["model"], "strategy": "blend", "variant": "learned"}
+        stored = orjson.loads(w.producer.to(CHANGELOG)[-1].value or b"")
+        assert stored["served"][0]["rec_id"] == first["rec_id"]  # in the same changelog write
+        shown = [item["item_id"] for item in first["items"]]
+        assert shown == ["i2", "i3", "i4", "i5"]
+        await w.put(event(event_id="b1", item_id="i3", ts=1700000021.0, type="click",
+                          rec_id=first["rec_id"]), key=b"u1")
+        await w.put(event(event_id="b2", item_id="nowhere", ts=1700000022.0), key=b"u1")
+        online = w.rt.stats.online()
+        assert online == {"learned": {"blend": {
+            "lists": 3, "judged": 2, "hits": 1, "hit_rate": 0.5, "feedback": 1,
+            "feedback_matched": 1, "examples": 1}}}  # i3 over i2, shown above it: one pair
+        assert w.rt.ranker.examples == 1
+        metrics = w.rt.stats.exposition()
+        assert b'engine_model_hits_total{strategy="blend",variant="learned"} 1.0' in metrics
+        assert b"engine_ranker_serving 0.0" in metrics  # cold: the blend serves
+
+    run(scenario)
+
+
+def test_without_a_learned_variant_the_worker_has_no_ranker_and_still_measures_its_lists() -> None:
+    async def scenario(w: Worker) -> None:
+        assert w.rt.ranker is None
+        for n in range(1, 4):
+            w.rt.world.set_neighbours(f"i{n}", 10.0 - n, (10.0 - n, 0.0), [])
+        await w.put(event(event_id="c0", item_id="i1", ts=1700000020.0), key=b"u1")
+        await w.put(event(event_id="c1", item_id="i2", ts=1700000021.0), key=b"u1")
+        online = w.rt.stats.online()["heuristic"]["blend"]
+        assert (online["lists"], online["judged"], online["hits"], online["examples"]) \
+            == (2, 1, 1, 0)
+        assert b"engine_ranker_serving" not in w.rt.stats.exposition()
+
+    run(scenario, variants=(Variant("heuristic", 1.0),))

@@ -1,0 +1,95 @@
+"""What the learned ranker knows of a candidate: one row of numbers per item of the pool.
+
+The pool is the blend's best candidates, best first, with what each source
+contributed to each. For each item, the row holds
+what every source said of it (score and rank, 0 when the source did not
+propose it), what the blend made of it, how popular it is, how well it fits
+the user's interests and whether the user has engaged with it before. Values
+are rounded so that a row stored in a profile and read back is the row that
+was scored.
+
+>>> from engine.candidates import Candidate
+>>> from engine.ranking import blend_pool
+>>> lists = {"co_occurrence": [Candidate("b", 1.0, "co_occurrence", "viewed with a"),
+...                            Candidate("c", 0.5, "co_occurrence", "viewed with a")],
+...          "trending": [Candidate("c", 1.0, "trending", "trending now")]}
+>>> pool = blend_pool(lists, set(), lambda item: True, {"co_occurrence": 1, "trending": 1}, 5)
+>>> pool.items, pool.scores
+(['c', 'b'], [1.5, 1.0])
+>>> c = dict(zip(FEATURES, candidate_features(pool, None, World())[0]))
+>>> c["co_occurrence"], c["co_occurrence_rank"], c["trending"], c["blend_rank"], c["sources"]
+(0.5, 0.5, 1.0, 1.0, 0.3333)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.candidates import SOURCES
+from engine.profiles import Profile, interest_shares
+from engine.ranking import Pool
+from engine.world import World
+
+__all__ = ["FEATURES", "candidate_features"]
+
+_SOURCES = tuple(SOURCES)
+
+#: The names of a row's columns, in order.
+FEATURES: tuple[str, ...] = (
+    *_SOURCES,  # each source's score (0: not proposed by it)
+    *(f"{source}_rank" for source in _SOURCES),  # 1 / (1 + rank) in that source's list
+    "blend",  # the blend's weighted score
+    "blend_rank",  # 1 / (1 + rank) in the blend
+    "sources",  # share of the sources that proposed the item
+    "popularity",  # log(1 + all-time interaction weight)
+    "trend",  # log(1 + popularity decayed to the latest event time)
+    "category_share",  # the user's interest share of the item's category
+    "favourite_category",  # 1 when that category is the user's strongest
+    "current_category",  # 1 when it is the category of the item the user is on now
+    "recent",  # 1 / (1 + position) in the user's recent items (0: never engaged with)
+)
+
+_DIGITS = 4
+_RANKS = len(_SOURCES)  # first column of the sources' ranks
+_BLEND = 2 * len(_SOURCES)  # first column after them
+_COLUMN = {source: column for column, source in enumerate(_SOURCES)}
+
+
+def candidate_features(pool: Pool, profile: Profile | None, world: World) -> list[list[float]]:
+    """One row (see :data:`FEATURES`) per item of ``pool``, in the pool's order."""
+    rows = [[0.0] * len(FEATURES) for _ in pool.items]  # plain lists: cheaper to fill than numpy
+    shares = interest_shares(profile.category) if profile else {}
+    favourite = next(iter(shares), None)
+    recent = {entry[0]: position for position, entry in enumerate(profile.recent)} \
+        if profile else {}
+    current_item = world.item(profile.recent[0][0]) if profile and profile.recent else None
+    current = current_item.category if current_item else None
+    for i, (item_id, score) in enumerate(zip(pool.items, pool.scores, strict=True)):
+        row = rows[i]
+        proposed = 0
+        for _weighted, _reason, source, source_score, rank in pool.contributions[item_id]:
+            column = _COLUMN.get(source)
+            if column is not None:
+                row[column] = source_score
+                row[_RANKS + column] = 1.0 / (1 + rank)
+                proposed += 1
+        item = world.item(item_id)
+        category = item.category if item else None
+        position = recent.get(item_id)
+        row[_BLEND] = score
+        row[_BLEND + 1] = 1.0 / (1 + i)
+        row[_BLEND + 2] = proposed / len(_SOURCES)
+        row[_BLEND + 3] = max(world.weights.get(item_id, 0.0), 0.0)
+        row[_BLEND + 4] = world.popularity(item_id)
+        if category is not None:
+            row[_BLEND + 5] = shares.get(category, 0.0)
+            row[_BLEND + 6] = float(category == favourite)
+            row[_BLEND + 7] = float(category == current)
+        if position is not None:
+            row[_BLEND + 8] = 1.0 / (1 + position)
+    if not rows:
+        return []
+    table = np.array(rows)
+    table[:, _BLEND + 3 : _BLEND + 5] = np.log1p(table[:, _BLEND + 3 : _BLEND + 5])
+    rounded: list[list[float]] = np.round(table, _DIGITS).tolist()
+    return rounded
