@@ -45,6 +45,8 @@ from engine.profiles import (
     ProfileLimits,
     apply_event,
     event_weight,
+    pair_update_from_dict,
+    pair_update_to_dict,
 )
 from engine.ranker import OnlineRanker, RankerConfig, probability
 from engine.ranking import DEFAULT_WEIGHTS, CategoryCap, blend_pool, diversify
@@ -153,11 +155,26 @@ class EventOutcome:
     pairs: PairUpdate | None = None  # evidence for the item side
     publish: bool = False  # a refreshed list is due
     # a duplicate that is the broker delivering an applied input record again
-    # (not a repeated event id at a new offset): its list may have been lost
-    # with a crashed worker, so it is published again
+    # (not a repeated event id at a new offset): its list and its item evidence
+    # (``pairs``, when the profile still has it) may have been lost with a
+    # crashed worker, so they are sent again; the item side applies evidence once
     redelivered: bool = False
     reaction: Reaction | None = None  # the event judged against the list in force
     learned: int = 0  # examples the ranker learnt from it
+
+
+#: Item evidence of a user's latest events kept to be sent again on redelivery. Only
+#: increments still in a crashed worker's producer buffer are lost, and they come
+#: from the last few milliseconds: a user rarely has more than one event in them.
+_SENT_PAIRS_KEPT = 3
+
+
+def _sent_pairs(profile: Profile, position: tuple[int, int] | None) -> PairUpdate | None:
+    """The item evidence of the event at ``position``, if the profile still has it."""
+    for partition, offset, update in profile.sent_pairs:
+        if position == (partition, offset):
+            return pair_update_from_dict(update)
+    return None
 
 
 def _is_redelivery(profile: Profile, position: tuple[int, int] | None) -> bool:
@@ -186,7 +203,8 @@ def handle_event(
     if event.type == "forget_user":
         return EventOutcome(None, "forgotten", publish=profile is not None)
     if profile is not None and _is_redelivery(profile, position):
-        return EventOutcome(profile, "duplicate", redelivered=True)
+        return EventOutcome(profile, "duplicate", _sent_pairs(profile, position),
+                            redelivered=True)
     if profile is not None and profile.has_seen(event.event_id):
         return EventOutcome(profile, "duplicate")
     reaction, learned = None, 0
@@ -208,6 +226,9 @@ def handle_event(
     profile, pairs = apply_event(profile, event, facts, config.profile_limits)
     if position is not None:
         profile.offsets[str(position[0])] = position[1]
+        if pairs is not None:
+            profile.sent_pairs = [[position[0], position[1], pair_update_to_dict(pairs)],
+                                  *profile.sent_pairs[: _SENT_PAIRS_KEPT - 1]]
     publish = config.refresh_interval <= 0 or (
         profile.published_ts is None or event.ts - profile.published_ts >= config.refresh_interval
     )

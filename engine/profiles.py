@@ -35,6 +35,8 @@ __all__ = [
     "apply_event",
     "event_weight",
     "interest_shares",
+    "pair_update_from_dict",
+    "pair_update_to_dict",
 ]
 
 #: How much an interaction says about a user's taste (view < click < cart < purchase).
@@ -87,6 +89,24 @@ class PairUpdate:
     level: float | None = None  # the user's weight for the item now (None: the gain)
 
 
+def pair_update_to_dict(update: PairUpdate) -> dict[str, Any]:
+    return {"item_id": update.item_id, "gain": update.gain,
+            "partners": [list(p) for p in update.partners], "ts": update.ts,
+            "previous": update.previous, "level": update.level}
+
+
+def pair_update_from_dict(data: dict[str, Any]) -> PairUpdate:
+    """The inverse of :func:`pair_update_to_dict`.
+
+    >>> u = PairUpdate("a", 2.0, (("b", 1.0),), 5.0, previous="b", level=2.0)
+    >>> pair_update_from_dict(pair_update_to_dict(u)) == u
+    True
+    """
+    return PairUpdate(data["item_id"], data["gain"],
+                      tuple((str(j), float(w)) for j, w in data["partners"]), data["ts"],
+                      data["previous"], data["level"])
+
+
 def event_weight(event_type: str, value: float | None, limits: ProfileLimits) -> float:
     """Signed strength of an interaction; a low rating is negative evidence.
 
@@ -124,6 +144,9 @@ class Profile:
     seen: list[str] = field(default_factory=list)
     offsets: dict[str, int] = field(default_factory=dict)
     served: list[dict[str, Any]] = field(default_factory=list)  # see engine.feedback
+    # the item evidence of the latest events, [partition, offset, PairUpdate as a dict],
+    # newest first: sent again when the broker redelivers one of them (see engine.pipeline)
+    sent_pairs: list[list[Any]] = field(default_factory=list)
 
     def recent_item_ids(self) -> list[str]:
         """Recent items, most recent first."""

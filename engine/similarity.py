@@ -94,6 +94,9 @@ class RowIncrement:
     ts: float
     next: dict[str, float] = field(default_factory=dict)  # item engaged with right after
     bought: dict[str, float] = field(default_factory=dict)  # the part of pairs bought together
+    # (input partition, offset) of the event it comes from: applied once per row, however
+    # often it is sent (a worker re-sends the increments of a redelivered event)
+    source: tuple[int, int] | None = None
 
 
 def row_increments(update: PairUpdate) -> dict[str, RowIncrement]:
@@ -102,7 +105,7 @@ def row_increments(update: PairUpdate) -> dict[str, RowIncrement]:
     A pair is also "bought together" when the user has bought both items.
 
     >>> row_increments(PairUpdate("b", 7.0, (("a", 8.0), ("c", 1.0)), 5.0, level=8.0))["a"]
-    RowIncrement(gain=0.0, pairs={'b': 7.0}, ts=5.0, next={}, bought={'b': 7.0})
+    RowIncrement(gain=0.0, pairs={'b': 7.0}, ts=5.0, next={}, bought={'b': 7.0}, source=None)
     """
     pairs = {partner: min(update.gain, weight) for partner, weight in update.partners}
     level = update.gain if update.level is None else update.level
@@ -133,6 +136,7 @@ class ItemRow:
     applied_offset: int = -1
     bought: dict[str, float] = field(default_factory=dict)  # pair weights, bought together
     pair_ts: float = 0.0  # weight, pairs and bought are as of this event time (with decay)
+    sources: dict[str, int] = field(default_factory=dict)  # input partition -> last offset applied
 
     def popularity_key(self, half_life: float) -> float:
         """A number that orders items by decayed popularity at any common time."""
@@ -189,13 +193,28 @@ def apply_increments(
     offset: int,
     limits: RowLimits,
 ) -> tuple[ItemRow, bool]:
-    """Apply all the increments one input record (at ``offset``) holds for this row, once."""
+    """Apply all the increments one input record (at ``offset``) holds for this row, once.
+
+    An increment with a ``source`` at or below the last one applied from that
+    input partition was applied already (sent again after a crash) and is
+    skipped: increments from one input partition reach a row in input order.
+    Returns whether anything was applied.
+    """
     row = row or ItemRow(item_id)
     if offset <= row.applied_offset:
         return row, False
     row.applied_offset = offset
+    applied = False
     for increment in increments:
+        if increment.source is not None:
+            partition, source_offset = str(increment.source[0]), increment.source[1]
+            if source_offset <= row.sources.get(partition, -1):
+                continue
+            row.sources[partition] = source_offset
         _add(row, increment, limits)
+        applied = True
+    if not applied:
+        return row, False
     row.pairs = _bounded(row.pairs, limits.max_pairs)
     row.bought = _bounded(row.bought, limits.max_pairs)
     row.next = _bounded(row.next, limits.max_pairs)

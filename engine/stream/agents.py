@@ -63,6 +63,8 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
                            ranker=rt.ranker)
     if outcome.status == "duplicate":
         rt.stats.inc("duplicates_skipped")
+        if outcome.redelivered and outcome.pairs is not None:  # item rows skip what they have
+            rt.increments.add(outcome.pairs, (message.partition, message.offset))
         if outcome.redelivered and outcome.profile is not None:
             # the list published when it was applied may have died with a worker
             again = rank_list(outcome.profile, event.user_id, rt.world, rt.config,
@@ -90,7 +92,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     rt.users.touch(stored_id, message.partition)
     await _evict_users(rt)
     if outcome.pairs is not None:
-        rt.increments.add(outcome.pairs)
+        rt.increments.add(outcome.pairs, (message.partition, message.offset))
         if rt.increments.full():
             await rt.increments.flush()
     if listing is not None:
@@ -107,8 +109,14 @@ async def _evict_users(rt: Runtime) -> None:
 
 
 async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
-    """Apply a batch of row increments; write and publish each touched row once."""
+    """Apply a batch of row increments; write and publish each touched row once.
+
+    A row whose increments were all applied before (sent again after a crash)
+    is not written, but its summary is published again: the publication of
+    the first application may have died with the worker.
+    """
     changed: dict[str, ItemRow] = {}
+    skipped: set[str] = set()
     for message in messages:
         try:
             increments = decode_increments(message.value)
@@ -122,13 +130,21 @@ async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
             if applied:
                 changed[item_id] = row
             else:
+                skipped.add(item_id)
                 rt.stats.inc("item_redeliveries_skipped")
+    for item_id in skipped - changed.keys():
+        if (row := rt.item_rows.get(item_id)) is not None:
+            await _publish_summary(rt, row)
     for item_id, row in changed.items():
         await rt.store(rt.item_rows, item_id, row, item_partition(item_id, rt.settings.partitions))
-        summary = row.summary(rt.world.weights, rt.config.neighbours, rt.config.row_limits,
-                              rt.world.weight_times)
-        await rt.send("item-neighbours", item_id.encode(), orjson.dumps(summary))
+        await _publish_summary(rt, row)
     rt.stats.inc("item_rows_updated", len(changed))
+
+
+async def _publish_summary(rt: Runtime, row: ItemRow) -> None:
+    summary = row.summary(rt.world.weights, rt.config.neighbours, rt.config.row_limits,
+                          rt.world.weight_times)
+    await rt.send("item-neighbours", row.item_id.encode(), orjson.dumps(summary))
 
 
 async def on_catalog_message(rt: Runtime, message: Any) -> None:

@@ -43,11 +43,12 @@ class IncrementBuffer:
     def __len__(self) -> int:
         return self._count
 
-    def add(self, update: PairUpdate) -> None:
+    def add(self, update: PairUpdate, source: tuple[int, int]) -> None:
+        """Queue an interaction's increments; ``source`` is its event's (partition, offset)."""
         for item_id, increment in row_increments(update).items():
             rows = self._pending.setdefault(item_partition(item_id, self._partitions), {})
             encoded = {"gain": increment.gain, "pairs": increment.pairs, "next": increment.next,
-                       "ts": increment.ts}
+                       "ts": increment.ts, "src": list(source)}
             if increment.bought:
                 encoded["bought"] = increment.bought
             rows.setdefault(item_id, []).append(encoded)
@@ -88,6 +89,7 @@ def decode_increments(value: bytes) -> dict[str, list[RowIncrement]]:
                 float(inc["ts"]),
                 {str(k): float(v) for k, v in inc.get("next", {}).items()},
                 {str(k): float(v) for k, v in inc.get("bought", {}).items()},
+                (int(inc["src"][0]), int(inc["src"][1])) if "src" in inc else None,
             )
             for inc in increments
         ]

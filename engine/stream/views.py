@@ -130,7 +130,8 @@ def install(app: EngineApp, rt: Runtime) -> None:
             for other, score in rt.world.neighbours(item_id)
             if rt.world.is_recommendable(other)
         ][:n]
-        return _json(view, {"item_id": item_id, "items": similar})
+        return _json(view, {"item_id": item_id, "weight": rt.world.weights.get(item_id),
+                            "items": similar})
 
     @app.page("/stats")
     @guarded

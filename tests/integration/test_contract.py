@@ -92,7 +92,7 @@ def test_every_user_gets_a_valid_list_triggered_by_their_last_event(cluster: Clu
             for user, event_id in cluster.last_event.items()
         )
 
-    lists = latest(read_topic(cluster.settings, topic, complete, timeout=60))
+    lists = latest(read_topic(cluster.settings, topic, complete, timeout=120))
     purchased = {
         (r.value["user_id"], r.value["item_id"])
         for r in cluster.records if r.topic == "clickstream" and r.value["type"] == "purchase"

@@ -25,10 +25,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 from contract_client import (
     Member,
+    Worker,
     isolated_settings,
     json_value,
     mismatches,
@@ -40,7 +42,10 @@ from contract_client import (
 )
 
 from engine.datasets import read_records
+from engine.events import decode_event
+from engine.pipeline import EngineConfig
 from engine.settings import Settings
+from engine.simulation import Simulation
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker
 
@@ -48,6 +53,7 @@ REES46 = Path(__file__).resolve().parents[2] / "engine" / "samples" / "rees46_20
 ROUNDS = int(os.environ.get("ENGINE_CRASH_ROUNDS", "1"))
 RATE = 200  # events per second
 SECONDS_PER_FAULT = 12
+CHECKED_ITEMS = 400
 
 
 @contextlib.contextmanager
@@ -62,6 +68,33 @@ def _members(settings: Settings, logs: Path) -> Iterator[list[Member]]:
             member.close()
 
 
+def _item_weights_truth(settings: Settings, events: list[dict[str, Any]]) -> dict[str, float]:
+    """Each item's total interaction weight, from the input through the pure core in-process.
+
+    Checked for the most engaged-with items (a few hundred requests), which
+    nearly every lost or doubled increment would touch.
+    """
+    config = EngineConfig.from_settings(settings)
+    simulation = Simulation(config)
+    for event in events:
+        simulation.apply(decode_event(orjson.dumps(event), config.input_limits))
+    rows = sorted(simulation.rows.values(), key=lambda row: -row.weight)[:CHECKED_ITEMS]
+    return {row.item_id: row.weight for row in rows}
+
+
+def _weight_mismatches(worker: Worker, truth: dict[str, float]) -> list[Any]:
+    wrong = []
+    for item_id, weight in truth.items():
+        try:
+            got = worker.get(f"/items/{item_id}/similar")[1].get("weight")
+        except OSError as exc:
+            wrong.append((item_id, repr(exc), weight))
+            continue
+        if got is None or abs(got - weight) > 1e-6 * max(1.0, weight):
+            wrong.append((item_id, got, weight))
+    return wrong
+
+
 def test_nothing_is_lost_or_applied_twice_across_kills_stops_and_freezes(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
@@ -74,6 +107,7 @@ def test_nothing_is_lost_or_applied_twice_across_kills_stops_and_freezes(
             [(r.key.encode(), orjson.dumps(r.value)) for r in records if r.topic == "catalog"])
     events = [r.value for r in records if r.topic == "clickstream" and r.value is not None]
     truth, _ = truth_from(records)
+    weights = _item_weights_truth(settings, events)
 
     with _members(settings, tmp_path) as members:
         produced = threading.Event()
@@ -93,6 +127,10 @@ def test_nothing_is_lost_or_applied_twice_across_kills_stops_and_freezes(
         assert wrong == [], f"{len(wrong)} of {len(truth)} users differ, e.g. {wrong[:3]}"
         forwarded = members[1].worker()  # the other worker answers the same through routing
         assert mismatches(forwarded, dict(list(truth.items())[:50])) == []
+        wait_for(lambda: not _weight_mismatches(worker, weights), 60, "item weights", quiet=True)
+        wrong = _weight_mismatches(worker, weights)
+        assert wrong == [], f"{len(wrong)} of {len(weights)} items' co-occurrence weights " \
+                            f"differ, e.g. {wrong[:3]}"
 
     lists = read_topic(settings, settings.topic("recommendations"), lambda _: False, timeout=5.0)
     published = collections.Counter(

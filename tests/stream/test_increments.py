@@ -19,8 +19,8 @@ def _flushed(updates: list[PairUpdate], partitions: int = 4) -> dict[int, bytes]
         sent[partition] = value
 
     buffer = IncrementBuffer(send, partitions)
-    for update in updates:
-        buffer.add(update)
+    for offset, update in enumerate(updates):
+        buffer.add(update, (0, offset))
     asyncio.run(buffer.flush())
     assert len(buffer) == 0
     return sent
@@ -37,6 +37,7 @@ def test_each_row_increment_reaches_the_partition_that_owns_its_item() -> None:
             by_item[item_id] = increments
     assert sorted(by_item) == ["a", "b", "c"]
     assert [(i.gain, i.pairs, i.ts) for i in by_item["c"]] == [(8.0, {"a": 1.0, "b": 1.0}, 20.0)]
+    assert [i.source for i in by_item["c"]] == [(0, 1)]  # the event each increment comes from
     # a: its own interaction, then partner of c, then c follows it
     assert [(i.gain, i.pairs, i.next) for i in by_item["a"]] == [
         (1.0, {"b": 1.0}, {}), (0.0, {"c": 1.0}, {"c": 1.0})]
@@ -48,9 +49,9 @@ def test_the_buffer_says_when_it_is_full() -> None:
         pass
 
     buffer = IncrementBuffer(send, 4, max_pending=3)
-    buffer.add(PairUpdate("a", 1.0, (("b", 1.0),), 0.0))
+    buffer.add(PairUpdate("a", 1.0, (("b", 1.0),), 0.0), (0, 1))
     assert len(buffer) == 2 and not buffer.full()
-    buffer.add(PairUpdate("c", 1.0, (), 0.0))
+    buffer.add(PairUpdate("c", 1.0, (), 0.0), (0, 2))
     assert buffer.full()
 
 
@@ -63,7 +64,7 @@ def test_increments_a_failed_send_did_not_deliver_stay_pending() -> None:
             raise ConnectionError("broker away")
 
     buffer = IncrementBuffer(flaky, 4)
-    buffer.add(PairUpdate("a", 1.0, (("b", 1.0), ("c", 1.0), ("d", 1.0)), 0.0))
+    buffer.add(PairUpdate("a", 1.0, (("b", 1.0), ("c", 1.0), ("d", 1.0)), 0.0), (1, 9))
     before = len(buffer)
     with pytest.raises(ConnectionError):
         asyncio.run(buffer.flush())

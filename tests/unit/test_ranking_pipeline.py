@@ -386,3 +386,15 @@ def test_a_list_says_bought_together_or_viewed_together_as_the_evidence_was() ->
     assert "often bought together with phone" in reasons["case"]
     assert "often viewed together with phone" in reasons["tablet"]
     assert "often bought together with phone" not in reasons["tablet"]
+
+
+def test_a_redelivered_event_gives_back_its_item_evidence_to_send_again() -> None:
+    world, config = shop(), EngineConfig()
+    first = handle_event(None, view("e1", "r0"), world, config, position=(0, 5))
+    second = handle_event(first.profile, view("e2", "r1", ts=9.0), world, config, position=(0, 6))
+    assert second.pairs is not None
+    again = handle_event(second.profile, view("e2", "r1", ts=9.0), world, config,
+                         position=(0, 6))
+    assert again.status == "duplicate" and again.redelivered
+    assert again.pairs == second.pairs  # the item side applies it once, by its source
+    assert again.profile is not None and again.profile.counts["view"] == 2

@@ -505,3 +505,22 @@ def test_the_summary_says_when_the_weight_is_as_of_only_when_weights_decay() -> 
     assert worth(row, decaying["weight"], 3 * HOUR) == pytest.approx(0.5 + 1.0)
     assert decaying["weight_ts"] == row.pair_ts
     assert "weight_ts" not in row.summary({}, 5, RowLimits())
+
+
+def test_an_increment_sent_again_after_a_crash_is_applied_once_per_row() -> None:
+    from engine.similarity import RowIncrement, apply_increments
+
+    first = RowIncrement(1.0, {"b": 1.0}, 10.0, source=(0, 41))
+    second = RowIncrement(2.0, {"c": 1.0}, 11.0, source=(0, 42))
+    other_partition = RowIncrement(4.0, {}, 12.0, source=(1, 7))
+    row, applied = apply_increments(None, "a", [first, second], 100, RowLimits())
+    assert applied and row.weight == 3.0
+    # the worker crashed before it knew the first message was durable: it sends both again,
+    # in a new message, and a new event's increment and another partition's with them
+    third = RowIncrement(8.0, {}, 13.0, source=(0, 43))
+    row, applied = apply_increments(row, "a", [first, second, third, other_partition], 101,
+                                    RowLimits())
+    assert applied and row.weight == 3.0 + 8.0 + 4.0
+    assert row.sources == {"0": 43, "1": 7}
+    row, applied = apply_increments(row, "a", [second, third], 102, RowLimits())
+    assert not applied and row.weight == 15.0
