@@ -7,11 +7,13 @@ engine has never seen (cold start).
 >>> from engine.events import CatalogItem
 >>> w = World()
 >>> w.set_item(CatalogItem("b", category="shoes"))
->>> w.set_neighbours("a", 2.0, (2.0, 0.0), [("b", 0.5)])
+>>> w.set_neighbours("a", 2.0, (2.0, 0.0), [("b", 0.5)], bought=[("b", 0.25)])
 >>> w.set_neighbours("b", 1.0, (1.0, 0.0), [("a", 0.5)])
 >>> p = Profile("u", recent=[["a", 1.0, 0.0]], category={"shoes": 1.0})
 >>> co_occurrence(p, w, 5)
 [Candidate(item_id='b', score=1.0, source='co_occurrence', reason='often viewed together with a')]
+>>> bought_together(p, w, 5)[0].reason
+'often bought together with a'
 >>> [c.item_id for c in category_affinity(p, w, 5)], [c.item_id for c in trending(None, w, 5)]
 (['b'], ['a', 'b'])
 """
@@ -30,6 +32,7 @@ __all__ = [
     "SOURCES",
     "Candidate",
     "Source",
+    "bought_together",
     "category_affinity",
     "co_occurrence",
     "content_based",
@@ -76,17 +79,29 @@ def _accumulate(
     return _normalised(scores, reasons, source, limit)
 
 
-def co_occurrence(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
+def _neighbours_of_recent(
+    profile: Profile | None, neighbours: Callable[[str], list[tuple[str, float]]],
+    together: str, source: str, limit: int,
+) -> list[Candidate]:
     """Neighbours of the user's recent items, the most recent and strongest counting most."""
     if profile is None:
         return []
     contributions = (
-        (item, weight / (1.0 + rank) * similarity,
-         f"often {'bought' if weight >= 8.0 else 'viewed'} together with {seed}")
+        (item, weight / (1.0 + rank) * similarity, f"often {together} together with {seed}")
         for rank, (seed, weight, _ts) in enumerate(profile.recent)
-        for item, similarity in world.neighbours(seed)
+        for item, similarity in neighbours(seed)
     )
-    return _accumulate(contributions, "co_occurrence", limit)
+    return _accumulate(contributions, source, limit)
+
+
+def co_occurrence(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
+    """Items engaged with around the user's recent items ("viewed together")."""
+    return _neighbours_of_recent(profile, world.neighbours, "viewed", "co_occurrence", limit)
+
+
+def bought_together(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
+    """Items that users bought together with the user's recent items."""
+    return _neighbours_of_recent(profile, world.bought_with, "bought", "bought_together", limit)
 
 
 def sequence(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
@@ -152,6 +167,7 @@ def trending(profile: Profile | None, world: World, limit: int) -> list[Candidat
 #: Every source, by name, in the order their reasons are preferred.
 SOURCES: dict[str, Source] = {
     "sequence": sequence,
+    "bought_together": bought_together,
     "co_occurrence": co_occurrence,
     "category": category_affinity,
     "content": content_based,

@@ -106,14 +106,15 @@ def replay(path: Path, rate: float | None, limit: int | None) -> None:
 @click.option("--limit", type=int, default=None, help="evaluate the first N events only")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
               help="also write the report as JSON here")
-@click.option("--no-sources", is_flag=True,
-              help="leave out each candidate source alone (faster: the variants and baselines)")
+@click.option("--methods", default=None,
+              help="only these lists, comma-separated (e.g. engine,engine:co_occurrence,item_knn)")
 @_friendly_errors
-def evaluate(path: Path, limit: int | None, json_path: Path | None, no_sources: bool) -> None:
+def evaluate(path: Path, limit: int | None, json_path: Path | None, methods: str | None) -> None:
     """Replay a dataset test-then-train in-process; report HR@10/20, NDCG@10, MRR, coverage."""
     from engine.evaluation_run import run_evaluation
 
-    report = run_evaluation(_settings(), path, limit=limit, sources=not no_sources)
+    only = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    report = run_evaluation(_settings(), path, limit=limit, only=only)
     click.echo(report.markdown())
     if json_path is not None:
         json_path.write_bytes(report.json())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -115,18 +115,20 @@ class EngineMethods:
     the guard on, measurably better than the blend, else the blend);
     ``engine:ranker`` is the ranker's order whenever it is warm, unguarded.
     The ranker learns from implicit feedback only: datasets carry no rec_id.
+    ``only`` keeps just the named lists.
     """
 
-    def __init__(self, config: EngineConfig, *, sources: bool = True) -> None:
+    def __init__(self, config: EngineConfig, only: Collection[str] | None = None) -> None:
         self.sim = Simulation(config)
         self.variants: dict[str, dict[str, Any]] = {
             "engine": {"variant": "heuristic"},
             "engine:learned": {"variant": "learned"},
             "engine:ranker": {"variant": "learned", "guard": False},
         }
-        if sources:
-            self.variants.update({f"engine:{source}": {"weights": {source: 1.0}}
-                                  for source in SOURCES})
+        self.variants.update({f"engine:{source}": {"weights": {source: 1.0}}
+                              for source in SOURCES})
+        if only is not None:
+            self.variants = {name: v for name, v in self.variants.items() if name in only}
         self.names = tuple(self.variants)
 
     def learn(self, event: Event) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,14 +10,15 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
+from engine.candidates import SOURCES
 from engine.datasets import read_records
-from engine.errors import InvalidRecord
+from engine.errors import EngineError, InvalidRecord
 from engine.evaluation import EngineMethods, ItemKNN, Method, Popularity, RecentPopularity, evaluate
 from engine.events import Event, decode_event, decode_item
 from engine.pipeline import EngineConfig
 from engine.settings import Settings
 
-__all__ = ["EvaluationReport", "run_evaluation"]
+__all__ = ["EvaluationReport", "method_names", "run_evaluation"]
 
 _COLUMNS = ("hr@10", "hr@20", "ndcg@10", "mrr@20", "coverage", "novelty", "events")
 
@@ -40,12 +41,29 @@ class EvaluationReport:
                             option=orjson.OPT_INDENT_2)
 
 
-def run_evaluation(
-    settings: Settings, path: Path, *, limit: int | None = None, sources: bool = True
-) -> EvaluationReport:
-    """Evaluate the engine's variants, its sources alone (optional) and the baselines."""
-    engine = EngineMethods(EngineConfig.from_settings(settings), sources=sources)
-    methods: list[Method] = [engine, Popularity(), RecentPopularity(), ItemKNN()]
+def method_names() -> list[str]:
+    """Every list ``engine evaluate`` can report, in its order."""
+    return ["engine", "engine:learned", "engine:ranker",
+            *(f"engine:{source}" for source in SOURCES), "popularity", "recent_popularity",
+            "item_knn"]
+
+
+def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None,
+                   only: Sequence[str] | None = None) -> EvaluationReport:
+    """Evaluate the engine, its sources alone and the baselines on one dataset.
+
+    ``only`` restricts the report to some of :func:`method_names` (faster).
+    """
+    unknown = sorted(set(only or ()) - set(method_names()))
+    if unknown:
+        known = ", ".join(method_names())
+        raise EngineError(f"unknown method {', '.join(unknown)} (known: {known})")
+    config = EngineConfig.from_settings(settings)
+    limits = config.input_limits
+    engine = EngineMethods(config, only=only)
+    methods: list[Method] = [engine] if engine.names else []
+    methods += [baseline for baseline in (Popularity(), RecentPopularity(), ItemKNN())
+                if only is None or baseline.names[0] in only]
 
     def events() -> Iterator[Event]:
         for record in read_records(path, limit=limit):
@@ -55,9 +73,9 @@ def run_evaluation(
                     if raw is None:
                         engine.sim.remove_item(record.key)
                     else:
-                        engine.sim.add_item(decode_item(raw, settings.max_event_bytes))
+                        engine.sim.add_item(decode_item(raw, limits))
                     continue
-                yield decode_event(raw, settings.max_event_bytes)
+                yield decode_event(raw, limits)
             except InvalidRecord:
                 continue  # the worker would dead-letter it: not part of the evaluation
 

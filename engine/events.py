@@ -1,14 +1,20 @@
 """Decode and validate input records; derive stable event ids.
 
-The JSON Schemas come from ``topics/`` and are checked by :mod:`fastjsonschema` (compiled once);
-this module only adds what a schema cannot say (size, UTF-8, time parsing,
-derived ids). Every failure is an :class:`~engine.errors.InvalidRecord`
-whose message is the dead-letter reason.
+The JSON Schemas come from ``topics/`` and are checked by :mod:`fastjsonschema`
+(compiled once per set of limits: the configured id length and tag count
+replace the schema's). This module adds what a schema cannot say: the input
+limits of :mod:`engine.limits` (size, nesting, string lengths, characters of
+ids, the window of event times), UTF-8, time parsing and derived ids. Every
+failure is an :class:`~engine.errors.InvalidRecord` whose message is the
+dead-letter reason; nothing else escapes, whatever the bytes (the property
+tests in ``tests/reliability`` hold the decoders to that).
 
->>> e = decode_event(b'{"user_id": "u1", "item_id": "i1", "type": "view", "ts": 10}', 1000)
+>>> limits = InputLimits(max_bytes=1000)
+>>> raw = b'{"user_id": "u1", "item_id": "i1", "type": "view", "ts": 1700000000}'
+>>> e = decode_event(raw, limits)
 >>> e.user_id, e.item_id, e.type, e.ts, e.event_id.startswith("d-")
-('u1', 'i1', 'view', 10.0, True)
->>> decode_event(b'{"item_id": "i1", "type": "view", "ts": 10}', 1000)
+('u1', 'i1', 'view', 1700000000.0, True)
+>>> decode_event(b'{"item_id": "i1", "type": "view", "ts": 1700000000}', limits)
 Traceback (most recent call last):
 ...
 engine.errors.InvalidRecord: missing field user_id
@@ -16,6 +22,7 @@ engine.errors.InvalidRecord: missing field user_id
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import math
@@ -28,6 +35,7 @@ import fastjsonschema
 import orjson
 
 from engine.errors import InvalidRecord
+from engine.limits import InputLimits, check_id, check_structure, check_ts
 from engine.topics import load_definitions
 
 __all__ = [
@@ -42,6 +50,12 @@ __all__ = [
 
 EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "rating", "forget_user")
 _MAX_REASON = 300
+#: The id fields of each input topic: their length is ``max_id_length``, control characters
+#: are refused.
+_ID_FIELDS = {
+    "clickstream": ("event_id", "user_id", "item_id", "rec_id", "session_id"),
+    "catalog": ("item_id",),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +96,23 @@ class CatalogItem:
         }
 
 
+def _schema(role: str, max_id_length: int, max_tags: int) -> dict[str, Any]:
+    """The topic's JSON Schema (from ``topics/``) with the configured limits in place."""
+    schema: dict[str, Any] = copy.deepcopy(dict(load_definitions()[role].schema))
+    properties = schema["properties"]
+    for name in _ID_FIELDS[role]:
+        properties[name]["maxLength"] = max_id_length
+    if "tags" in properties:
+        properties["tags"]["maxItems"] = max_tags
+    return schema
+
+
 @functools.cache
-def _validator(role: str) -> Callable[[Any], Any]:
-    """The topic's JSON Schema (from ``topics/``), compiled to code once: ~10 µs a record."""
-    validate: Callable[[Any], Any] = fastjsonschema.compile(dict(load_definitions()[role].schema))
+def _validator(role: str, max_id_length: int, max_tags: int) -> Callable[[Any], Any]:
+    """The schema compiled to code once per set of limits: ~10 µs a record."""
+    validate: Callable[[Any], Any] = fastjsonschema.compile(
+        _schema(role, max_id_length, max_tags)
+    )
     return validate
 
 
@@ -102,11 +129,11 @@ def _reason(error: fastjsonschema.JsonSchemaValueException) -> str:
     return f"field {where or 'record'}: {message}"
 
 
-def _load_object(raw: bytes | None, max_bytes: int, what: str) -> Mapping[str, Any]:
+def _load_object(raw: bytes | None, limits: InputLimits, what: str) -> Mapping[str, Any]:
     if raw is None:
         raise InvalidRecord(f"empty {what}: the record has no value")
-    if len(raw) > max_bytes:
-        raise InvalidRecord(f"oversize {what}: {len(raw)} bytes > limit {max_bytes}")
+    if len(raw) > limits.max_bytes:
+        raise InvalidRecord(f"oversize {what}: {len(raw)} bytes > limit {limits.max_bytes}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -117,14 +144,21 @@ def _load_object(raw: bytes | None, max_bytes: int, what: str) -> Mapping[str, A
         raise InvalidRecord(f"not JSON: {exc}"[:_MAX_REASON]) from exc
     if not isinstance(data, dict):
         raise InvalidRecord(f"not a JSON object: got {type(data).__name__}")
+    check_structure(data, limits)
     return data
 
 
-def _validate(role: str, data: Mapping[str, Any]) -> None:
+def _validate(role: str, data: Mapping[str, Any], limits: InputLimits) -> None:
     try:
-        _validator(role)(data)
+        _validator(role, limits.max_id_length, limits.max_tags)(data)
     except fastjsonschema.JsonSchemaValueException as error:
         raise InvalidRecord(_reason(error)[:_MAX_REASON]) from error
+    for name in _ID_FIELDS[role]:
+        check_id(name, data.get(name))
+
+
+def _limits(limits: InputLimits | int) -> InputLimits:
+    return InputLimits(max_bytes=limits) if isinstance(limits, int) else limits
 
 
 def parse_ts(value: float | int | str) -> float:
@@ -137,14 +171,14 @@ def parse_ts(value: float | int | str) -> float:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" UTC", "+00:00"))
         except ValueError as exc:
-            raise InvalidRecord(f"field ts: not an ISO-8601 time: {value!r}") from exc
+            raise InvalidRecord(f"field ts: not an ISO-8601 time: {value!r}"[:_MAX_REASON]) from exc
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         ts = parsed.timestamp()
     else:
         ts = float(value)
     if not math.isfinite(ts) or ts < 0:
-        raise InvalidRecord(f"field ts: not a valid time: {value!r}")
+        raise InvalidRecord(f"field ts: not a valid time: {value!r}"[:_MAX_REASON])
     return ts
 
 
@@ -155,29 +189,33 @@ def derive_event_id(data: Mapping[str, Any]) -> str:
     return f"d-{digest}"
 
 
-def decode_event(raw: bytes | None, max_bytes: int) -> Event:
-    """Decode and validate one clickstream record."""
-    data = _load_object(raw, max_bytes, "event")
-    _validate("clickstream", data)
+def decode_event(raw: bytes | None, limits: InputLimits | int) -> Event:
+    """Decode and validate one clickstream record (``limits``: an int is the byte limit alone)."""
+    limits = _limits(limits)
+    data = _load_object(raw, limits, "event")
+    _validate("clickstream", data, limits)
     value = data.get("value")
     if value is not None and not math.isfinite(value):
         raise InvalidRecord("field value: not a finite number")
+    ts = parse_ts(data["ts"])
+    check_ts(ts, limits)
     return Event(
         event_id=data.get("event_id") or derive_event_id(data),
         user_id=data["user_id"],
         item_id=data.get("item_id"),
         type=data["type"],
-        ts=parse_ts(data["ts"]),
+        ts=ts,
         value=None if value is None else float(value),
         rec_id=data.get("rec_id"),
         session_id=data.get("session_id"),
     )
 
 
-def decode_item(raw: bytes, max_bytes: int) -> CatalogItem:
+def decode_item(raw: bytes, limits: InputLimits | int) -> CatalogItem:
     """Decode and validate one catalog record (a tombstone is handled by the caller)."""
-    data = _load_object(raw, max_bytes, "catalog item")
-    _validate("catalog", data)
+    limits = _limits(limits)
+    data = _load_object(raw, limits, "catalog item")
+    _validate("catalog", data, limits)
     attributes = data.get("attributes") or {}
     brand = attributes.get("brand")
     price = data.get("price")

@@ -18,7 +18,7 @@ was scored.
 (['c', 'b'], [1.5, 1.0])
 >>> c = dict(zip(FEATURES, candidate_features(pool, None, World())[0]))
 >>> c["co_occurrence"], c["co_occurrence_rank"], c["trending"], c["blend_rank"], c["sources"]
-(0.5, 0.5, 1.0, 1.0, 0.4)
+(0.5, 0.5, 1.0, 1.0, 0.3333)
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def candidate_features(pool: Pool, profile: Profile | None, world: World) -> lis
         row[_BLEND] = score
         row[_BLEND + 1] = 1.0 / (1 + i)
         row[_BLEND + 2] = proposed / len(_SOURCES)
-        row[_BLEND + 3] = max(world.weight(item_id) or 0.0, 0.0)
+        row[_BLEND + 3] = max(world.weights.get(item_id, 0.0), 0.0)
         row[_BLEND + 4] = world.popularity(item_id)
         if category is not None:
             row[_BLEND + 5] = shares.get(category, 0.0)

@@ -37,6 +37,7 @@ from engine.errors import SettingsError
 from engine.events import Event
 from engine.features import FEATURES, candidate_features
 from engine.feedback import Reaction, react, remember, served_record
+from engine.limits import InputLimits
 from engine.profiles import (
     ItemFacts,
     PairUpdate,
@@ -88,6 +89,7 @@ class EngineConfig:
     exclude_recent: int = 1  # the user's latest items not to recommend (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill (0: no cap)
     ranker: RankerConfig = field(default_factory=RankerConfig)
+    input_limits: InputLimits = field(default_factory=InputLimits)  # what a record may hold
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -100,7 +102,12 @@ class EngineConfig:
                 rating_min=settings.rating_min,
                 rating_max=settings.rating_max,
             ),
-            row_limits=RowLimits(half_life=settings.trending_half_life),
+            row_limits=RowLimits(
+                half_life=settings.trending_half_life,
+                similarity=settings.similarity,
+                alpha=settings.similarity_alpha,
+                pair_half_life=settings.pair_half_life,
+            ),
             top_n=settings.top_n,
             neighbours=settings.neighbours,
             variants=settings.variants,
@@ -114,6 +121,7 @@ class EngineConfig:
                 min_examples=settings.ranker_min_examples,
                 guard=settings.ranker_guard,
             ),
+            input_limits=InputLimits.from_settings(settings),
         )
 
 
@@ -144,13 +152,15 @@ class EventOutcome:
     status: Status
     pairs: PairUpdate | None = None  # evidence for the item side
     publish: bool = False  # a refreshed list is due
+    # a duplicate that is the broker delivering an applied input record again
+    # (not a repeated event id at a new offset): its list may have been lost
+    # with a crashed worker, so it is published again
+    redelivered: bool = False
     reaction: Reaction | None = None  # the event judged against the list in force
     learned: int = 0  # examples the ranker learnt from it
 
 
-def _is_redelivery(profile: Profile, event: Event, position: tuple[int, int] | None) -> bool:
-    if profile.has_seen(event.event_id):
-        return True
+def _is_redelivery(profile: Profile, position: tuple[int, int] | None) -> bool:
     if position is None:
         return False
     partition, offset = position
@@ -168,12 +178,16 @@ def handle_event(
     """Apply one validated event read at ``position`` (partition, offset) to the user's profile.
 
     Takes ownership of ``profile``. A repeated event id, or an input offset
-    already applied, is a duplicate and changes nothing. A new event is first
-    judged against the user's list in force; ``ranker`` learns from it.
+    already applied, is a duplicate and changes nothing (the latter is
+    ``redelivered``: its list is due again, as it may have been lost). A new
+    event is first judged against the user's list in force; ``ranker``
+    learns from it.
     """
     if event.type == "forget_user":
         return EventOutcome(None, "forgotten", publish=profile is not None)
-    if profile is not None and _is_redelivery(profile, event, position):
+    if profile is not None and _is_redelivery(profile, position):
+        return EventOutcome(profile, "duplicate", redelivered=True)
+    if profile is not None and profile.has_seen(event.event_id):
         return EventOutcome(profile, "duplicate")
     reaction, learned = None, 0
     if profile is not None:
@@ -199,7 +213,7 @@ def handle_event(
     )
     if publish:
         profile.published_ts = event.ts
-    return EventOutcome(profile, "applied", pairs, publish, reaction, learned)
+    return EventOutcome(profile, "applied", pairs, publish, reaction=reaction, learned=learned)
 
 
 def assign_variant(user_id: str, variants: tuple[Variant, ...]) -> str:

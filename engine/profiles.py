@@ -15,7 +15,7 @@ result does not depend on the order events arrive in.
 >>> p.counts["purchase"], p.recent_item_ids(), interest_shares(p.category)
 (1, ['i2', 'i1'], {'shoes': 1.0})
 >>> pairs
-PairUpdate(item_id='i2', gain=8.0, partners=(('i1', 1.0),), ts=160.0, previous='i1')
+PairUpdate(item_id='i2', gain=8.0, partners=(('i1', 1.0),), ts=160.0, previous='i1', level=8.0)
 """
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ class PairUpdate:
     interactions with the same item, so that viewing an item ten times does not
     count ten times. ``partners`` are the user's other recent items with the
     user's weight for each; the pair counts ``min(gain, partner weight)``.
+    ``level`` is the user's strongest interaction with the item so far, this
+    one included (:data:`EVENT_WEIGHTS`; ``purchase`` means the user bought it):
+    the item side tells "bought together" from "viewed together" by it.
     """
 
     item_id: str
@@ -81,6 +84,7 @@ class PairUpdate:
     partners: tuple[tuple[str, float], ...]
     ts: float
     previous: str | None = None  # the item the user engaged with just before, same session
+    level: float | None = None  # the user's weight for the item now (None: the gain)
 
 
 def event_weight(event_type: str, value: float | None, limits: ProfileLimits) -> float:
@@ -212,7 +216,8 @@ def apply_event(
         previous = _previous_in_session(profile, event, limits)
         gain = _remember_item(profile, event, weight, limits)
         if gain > 0:
-            pairs = PairUpdate(event.item_id, gain, partners, event.ts, previous)
+            level = float(profile.recent[0][1])
+            pairs = PairUpdate(event.item_id, gain, partners, event.ts, previous, level)
     if event.type == "purchase" and event.item_id not in profile.purchased:
         profile.purchased.append(event.item_id)  # type: ignore[arg-type]
         del profile.purchased[: -limits.purchased_items]

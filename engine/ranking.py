@@ -30,6 +30,7 @@ __all__ = [
 #: How much each source counts in the blend.
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "sequence": 1.0,
+    "bought_together": 1.0,
     "co_occurrence": 1.0,
     "category": 0.35,
     "content": 0.0,  # opt-in (ENGINE_BLEND_WEIGHTS): +5% HR@10 on REES46, ~1 ms per list

@@ -18,6 +18,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -52,6 +53,13 @@ class Settings:
     partitions: int = 4
     top_n: int = 10
     max_event_bytes: int = 65536
+    # Input limits beyond the size (engine/limits.py); a record over any of them is dead-lettered:
+    max_id_length: int = 256  # characters of an id: user, item, event, rec and session ids
+    max_string_length: int = 1024  # characters of any string or object key, anywhere in a record
+    max_tags: int = 64  # tags of one catalog item
+    max_nesting: int = 32  # levels of objects and arrays in a record (the record is level 1)
+    min_event_ts: float = 631_152_000.0  # event times accepted: from 1990-01-01T00:00:00Z ...
+    max_event_ts: float = 4_102_444_800.0  # ... to 2100-01-01T00:00:00Z (epoch seconds)
     api_token: str | None = None
     variants: tuple[Variant, ...] = (Variant("learned", 1.0),)
     pseudonym_key: str | None = None
@@ -65,6 +73,9 @@ class Settings:
     recent_items: int = 20  # items kept in a profile's recent history
     cooccurrence_window: int = 5  # recent distinct items each new interaction pairs with
     neighbours: int = 50  # similar items kept per item
+    similarity: str = "conditional"  # neighbour scores: conditional, cosine or jaccard
+    similarity_alpha: float = 0.25  # conditional: popularity exponent of the neighbour (0-1)
+    pair_half_life: float = 0.0  # of co-occurrence weights, seconds of event time; 0: no decay
     interest_half_life: float = 7 * 86400.0  # seconds of event time
     trending_half_life: float = 86400.0
     dedup_horizon: int = 1000  # event ids remembered per user
@@ -81,6 +92,16 @@ class Settings:
     ranker_lists: int = 2  # served lists a profile remembers, to learn from reactions to them
     ranker_guard: bool = True  # serve the ranker only while it beats the blend online
     log_level: str = "info"
+    max_users: int = 1_000_000  # profiles a worker keeps; the least recently active go first
+    standby_replicas: int = 1  # workers that keep a warm copy of each table partition
+    # Connection security (every Kafka client of the engine uses the same):
+    broker_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    broker_sasl_mechanism: str = "PLAIN"  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    broker_sasl_username: str | None = None
+    broker_sasl_password: str | None = None
+    broker_ssl_cafile: str | None = None  # PEM bundle of CAs to trust (default: the system's)
+    broker_ssl_certfile: str | None = None  # client certificate (mutual TLS), PEM
+    broker_ssl_keyfile: str | None = None  # its private key, PEM
 
     def topic(self, role: str) -> str:
         """The configured name of a contract topic, e.g. ``topic('clickstream')``."""
@@ -120,6 +141,41 @@ def _float(raw: str) -> float:
     if value != value or value in (float("inf"), float("-inf")) or value < 0:
         raise ValueError(f"expected a finite number >= 0, got {raw!r}")
     return value
+
+
+#: The last second a datetime can show (9999-12-31T23:59:59Z): reasons print the bounds.
+_LAST_TS = 253_402_300_799.0
+
+
+def _event_time(raw: str) -> float:
+    """Epoch seconds, or an ISO-8601 UTC time such as ``1990-01-01T00:00:00Z``."""
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"expected epoch seconds or an ISO-8601 time, got {raw!r}"
+            ) from None
+        value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    if not 0 <= value <= _LAST_TS:
+        raise ValueError(f"expected a time from 1970 to 9999, got {raw!r}")
+    return value
+
+
+def _unit(raw: str) -> float:
+    value = _float(raw)
+    if value > 1:
+        raise ValueError(f"expected a number from 0 to 1, got {raw!r}")
+    return value
+
+
+def _similarity(raw: str) -> str:
+    kind = raw.lower()
+    if kind not in ("conditional", "cosine", "jaccard"):
+        raise ValueError(f"expected conditional, cosine or jaccard, got {raw!r}")
+    return kind
 
 
 def _port(raw: str) -> int:
@@ -206,6 +262,27 @@ def _log_level(raw: str) -> str:
     return level
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.upper() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return raw.upper()
+
+    return parse
+
+
+def _readable_file(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not os.path.isfile(raw):
+        raise ValueError(f"no such file: {raw!r}")
+    return raw
+
+
 #: ENGINE_<NAME> -> (field, parser)
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BROKER": ("broker", _broker),
@@ -217,6 +294,12 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PARTITIONS": ("partitions", _positive_int),
     "TOP_N": ("top_n", _positive_int),
     "MAX_EVENT_BYTES": ("max_event_bytes", _positive_int),
+    "MAX_ID_LENGTH": ("max_id_length", _positive_int),
+    "MAX_STRING_LENGTH": ("max_string_length", _positive_int),
+    "MAX_TAGS": ("max_tags", _non_negative_int),
+    "MAX_NESTING": ("max_nesting", _positive_int),
+    "MIN_EVENT_TS": ("min_event_ts", _event_time),
+    "MAX_EVENT_TS": ("max_event_ts", _event_time),
     "API_TOKEN": ("api_token", _token),
     "VARIANTS": ("variants", parse_variants),
     "PSEUDONYM_KEY": ("pseudonym_key", _token),
@@ -226,6 +309,9 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RECENT_ITEMS": ("recent_items", _positive_int),
     "COOCCURRENCE_WINDOW": ("cooccurrence_window", _positive_int),
     "NEIGHBOURS": ("neighbours", _positive_int),
+    "SIMILARITY": ("similarity", _similarity),
+    "SIMILARITY_ALPHA": ("similarity_alpha", _unit),
+    "PAIR_HALF_LIFE": ("pair_half_life", _float),
     "INTEREST_HALF_LIFE": ("interest_half_life", _float),
     "TRENDING_HALF_LIFE": ("trending_half_life", _float),
     "DEDUP_HORIZON": ("dedup_horizon", _positive_int),
@@ -242,6 +328,15 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RANKER_LISTS": ("ranker_lists", _non_negative_int),
     "RANKER_GUARD": ("ranker_guard", _flag),
     "LOG_LEVEL": ("log_level", _log_level),
+    "STANDBY_REPLICAS": ("standby_replicas", _non_negative_int),
+    "MAX_USERS": ("max_users", _non_negative_int),
+    "BROKER_SECURITY_PROTOCOL": ("broker_security_protocol", _one_of(SECURITY_PROTOCOLS)),
+    "BROKER_SASL_MECHANISM": ("broker_sasl_mechanism", _one_of(SASL_MECHANISMS)),
+    "BROKER_SASL_USERNAME": ("broker_sasl_username", _token),
+    "BROKER_SASL_PASSWORD": ("broker_sasl_password", _token),
+    "BROKER_SSL_CAFILE": ("broker_ssl_cafile", _readable_file),
+    "BROKER_SSL_CERTFILE": ("broker_ssl_certfile", _readable_file),
+    "BROKER_SSL_KEYFILE": ("broker_ssl_keyfile", _readable_file),
 }
 
 
@@ -270,9 +365,65 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if settings.rating_min >= settings.rating_max:
         raise SettingsError("ENGINE_RATING_MIN: must be below ENGINE_RATING_MAX")
+    if settings.min_event_ts >= settings.max_event_ts:
+        raise SettingsError("ENGINE_MIN_EVENT_TS: must be below ENGINE_MAX_EVENT_TS")
     if settings.heartbeat_interval >= settings.session_timeout:
         raise SettingsError("ENGINE_HEARTBEAT_INTERVAL: must be below ENGINE_SESSION_TIMEOUT")
+    _check_security(settings)
     return settings
+
+
+def _check_security(settings: Settings) -> None:
+    protocol = settings.broker_security_protocol
+    sasl = protocol.startswith("SASL_")
+    if sasl and not (settings.broker_sasl_username and settings.broker_sasl_password):
+        raise SettingsError(
+            f"ENGINE_BROKER_SASL_USERNAME: {protocol} needs ENGINE_BROKER_SASL_USERNAME "
+            "and ENGINE_BROKER_SASL_PASSWORD"
+        )
+    if not sasl and (settings.broker_sasl_username or settings.broker_sasl_password):
+        raise SettingsError(
+            f"ENGINE_BROKER_SECURITY_PROTOCOL: SASL credentials are set but the protocol is "
+            f"{protocol} (use SASL_SSL or SASL_PLAINTEXT)"
+        )
+    tls_files = (settings.broker_ssl_cafile, settings.broker_ssl_certfile,
+                 settings.broker_ssl_keyfile)
+    if not protocol.endswith("SSL") and any(tls_files):
+        raise SettingsError(
+            f"ENGINE_BROKER_SECURITY_PROTOCOL: TLS files are set but the protocol is "
+            f"{protocol} (use SSL or SASL_SSL)"
+        )
+    if bool(settings.broker_ssl_certfile) != bool(settings.broker_ssl_keyfile):
+        raise SettingsError(
+            "ENGINE_BROKER_SSL_CERTFILE: a client certificate needs its key "
+            "(ENGINE_BROKER_SSL_KEYFILE), and a key its certificate"
+        )
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, tuple) and all(isinstance(v, Variant) for v in value):
+        return ",".join(f"{v.name}:{v.weight}" for v in value)
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}:{v}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``ENGINE_*`` variables that make another process read the same settings.
+
+    >>> s = replace(load_settings({}), top_n=5, api_token="t")
+    >>> load_settings(settings_env(s)) == s
+    True
+    """
+    env = {
+        f"ENGINE_{suffix}": _render(getattr(settings, name))
+        for suffix, (name, _) in _PARSERS.items()
+        if getattr(settings, name) is not None
+    }
+    env.update({f"ENGINE_TOPIC_{role.upper()}": name for role, name in settings.topics.items()})
+    return env
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:

@@ -63,7 +63,9 @@ class Simulation:
                 row, _ = apply_increment(self.rows.get(item_id), item_id, increment,
                                          self._offset, self.config.row_limits)
                 self.rows[item_id] = row
-                self.world.apply_summary(row.summary(self.world.weight, self.config.neighbours))
+                self.world.apply_summary(row.summary(
+                    self.world.weights, self.config.neighbours, self.config.row_limits,
+                    self.world.weight_times))
         if outcome.publish:  # as a worker does: the list goes out, the profile remembers it
             self.profiles[event.user_id], _ = publish_list(
                 outcome.profile, event.user_id, self.world, self.config,

@@ -1,5 +1,8 @@
 """What every worker knows of all items: the catalog, neighbour lists, trending.
 
+Each item has two neighbour lists: items engaged with around it (viewed
+together) and items bought together with it (both bought by the same users).
+
 The stream layer feeds it from two broadcast topics (``catalog`` and the
 internal item-neighbours topic), read whole by every worker; evaluation and
 tests feed it directly. Trending is ordered by decayed popularity in event
@@ -10,15 +13,15 @@ needed to compare items.
 >>> w.set_item(CatalogItem("a", category="shoes"))
 >>> w.set_neighbours("a", 3.0, (5.0, 100.0), [("b", 0.5)])
 >>> w.set_neighbours("b", 1.0, (1.0, 100.0), [("a", 0.5)])
->>> w.trending(5), w.trending_in("shoes", 5), w.neighbours("a")
-([('a', 1.0), ('b', 0.2)], [('a', 1.0)], [('b', 0.5)])
+>>> w.trending(5), w.trending_in("shoes", 5), w.neighbours("a"), w.weights["a"]
+([('a', 1.0), ('b', 0.2)], [('a', 1.0)], [('b', 0.5)], 3.0)
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.content import ContentIndex, category_levels
@@ -44,8 +47,10 @@ class World:
         self._items: dict[str, CatalogItem] = {}
         self._removed: set[str] = set()
         self._neighbours: dict[str, list[tuple[str, float]]] = {}
+        self._bought: dict[str, list[tuple[str, float]]] = {}
         self._next: dict[str, list[tuple[str, float]]] = {}
         self._weights: dict[str, float] = {}
+        self._weight_ts: dict[str, float] = {}  # as of when the weight decays (else 0)
         self._popularity: dict[str, float] = {}  # item -> log-space popularity key
         self._latest = 0.0  # the latest event time of any popularity seen
         self._members: dict[str, set[str]] = {}  # category (any level) -> items
@@ -87,6 +92,8 @@ class World:
             (float(popularity[0]), float(popularity[1])),
             summary["neighbours"],
             following=summary.get("next", ()),
+            bought=summary.get("bought", ()),
+            weight_ts=float(summary.get("weight_ts", 0.0)),
         )
 
     def set_neighbours(
@@ -96,11 +103,22 @@ class World:
         popularity: tuple[float, float],
         neighbours: Sequence[Sequence[Any]],
         following: Sequence[Sequence[Any]] = (),
+        bought: Sequence[Sequence[Any]] = (),
+        weight_ts: float = 0.0,
     ) -> None:
-        """Store an item's row summary: weight, (popularity, as of ts), neighbours, next items."""
+        """Store an item's row summary: weight (as of ``weight_ts``), (popularity, as of ts),
+        neighbours, next items and items bought together."""
         self._neighbours[item_id] = [(str(j), float(s)) for j, s in neighbours]
         self._next[item_id] = [(str(j), float(p)) for j, p in following]
+        if bought:
+            self._bought[item_id] = [(str(j), float(s)) for j, s in bought]
+        else:
+            self._bought.pop(item_id, None)
         self._weights[item_id] = weight
+        if weight_ts:
+            self._weight_ts[item_id] = weight_ts
+        else:
+            self._weight_ts.pop(item_id, None)
         value, as_of = popularity
         self._latest = max(self._latest, as_of)
         key = (
@@ -127,11 +145,23 @@ class World:
         item = self._items.get(item_id)
         return item is None or item.available
 
-    def weight(self, item_id: str) -> float | None:
-        return self._weights.get(item_id)
+    @property
+    def weights(self) -> Mapping[str, float]:
+        """Every item's published co-occurrence weight (read-only)."""
+        return self._weights
+
+    @property
+    def weight_times(self) -> Mapping[str, float]:
+        """The event time each decaying weight is as of (items without one: 0)."""
+        return self._weight_ts
 
     def neighbours(self, item_id: str) -> list[tuple[str, float]]:
+        """Items engaged with around this one, most similar first."""
         return self._neighbours.get(item_id, [])
+
+    def bought_with(self, item_id: str) -> list[tuple[str, float]]:
+        """Items bought together with this one, most similar first."""
+        return self._bought.get(item_id, [])
 
     def next_items(self, item_id: str) -> list[tuple[str, float]]:
         """Items engaged with right after this one, with P(next | this)."""

@@ -21,9 +21,10 @@ from aiokafka.errors import for_code
 
 from engine.errors import TopicError
 from engine.settings import Settings
+from engine.stream.connection import client_options
 from engine.topics import PlannedTopic, topic_plan
 
-__all__ = ["bootstrap_servers", "create_topics", "wait_for_topics"]
+__all__ = ["create_topics", "wait_for_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -31,31 +32,6 @@ _TOPIC_ALREADY_EXISTS = 36
 _INVALID_CONFIG = 40
 
 
-def bootstrap_servers(broker_url: str) -> str:
-    """``host:port[,host:port]`` for aiokafka, from ``kafka://host:port[,kafka://...]``.
-
-    >>> bootstrap_servers("kafka://localhost:9092")
-    'localhost:9092'
-    >>> bootstrap_servers("kafka://a:9092, kafka://b:9093")
-    'a:9092,b:9093'
-    >>> bootstrap_servers("a:9092")
-    'a:9092'
-    >>> bootstrap_servers("http://a:9092")
-    Traceback (most recent call last):
-    ...
-    ValueError: expected kafka://host:port, got 'http://a:9092'
-    """
-    servers = []
-    for url in (part.strip() for part in broker_url.split(",")):
-        if not url:
-            continue
-        scheme, sep, address = url.rpartition("://")
-        if (sep and scheme != "kafka") or ":" not in address or address.startswith(":"):
-            raise ValueError(f"expected kafka://host:port, got {url!r}")
-        servers.append(address)
-    if not servers:
-        raise ValueError(f"expected one or more kafka://host:port, got {broker_url!r}")
-    return ",".join(servers)
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
@@ -92,9 +68,7 @@ async def create_topics(settings: Settings) -> list[tuple[str, str]]:
     is created without it, with a warning.
     """
     plan = topic_plan(settings)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers(settings.broker), client_id=f"{settings.app_id}-admin"
-    )
+    admin = AIOKafkaAdminClient(**client_options(settings), client_id=f"{settings.app_id}-admin")
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
@@ -128,12 +102,12 @@ async def create_topics(settings: Settings) -> list[tuple[str, str]]:
                 raise TopicError(f"could not create topic {topic.name!r}: {error} (code {code})")
     finally:
         await admin.close()
-    await wait_for_topics(settings.broker, {t.name: t.partitions for t in plan})
+    await wait_for_topics(settings, {t.name: t.partitions for t in plan})
     return [(t.name, status[t.name]) for t in plan]
 
 
 async def wait_for_topics(
-    broker_url: str, topics: Mapping[str, int] | Iterable[str], *, deadline: float = 30.0
+    settings: Settings, topics: Mapping[str, int] | Iterable[str], *, deadline: float = 30.0
 ) -> None:
     """Wait until metadata shows every topic (with its partition count, if given) and leaders.
 
@@ -141,7 +115,7 @@ async def wait_for_topics(
     Raises :class:`~engine.errors.TopicError` after ``deadline`` seconds.
     """
     expected = dict(topics) if isinstance(topics, Mapping) else dict.fromkeys(topics, 0)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url))
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         loop = asyncio.get_running_loop()

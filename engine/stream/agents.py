@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
+from faust.types import TP
 
 from engine.deadletter import dead_letter_record
 from engine.errors import InvalidRecord
 from engine.events import decode_event, decode_item
-from engine.pipeline import handle_event, publish_list
+from engine.pipeline import handle_event, publish_list, recommend
 from engine.similarity import ItemRow, apply_increments
 from engine.stream.app import EngineApp, Runtime
+from engine.stream.connection import client_options
+from engine.stream.continuity import InputContinuity, read_range
 from engine.stream.increments import decode_increments, item_partition
 
 __all__ = ["install"]
@@ -41,10 +45,19 @@ async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
     rt.stats.inc("dead_lettered")
 
 
+async def _publish_list(rt: Runtime, user_id: str, profile: Any, trigger: str) -> None:
+    """Publish the user's list again, for a redelivered record (the profile is not changed)."""
+    listing = recommend(profile, user_id, rt.world, rt.config, trigger_event_id=trigger,
+                        now=time.time(), ranker=rt.ranker)
+    await rt.send("recommendations", user_id.encode(), orjson.dumps(listing))
+    rt.stats.inc("recommendations_published")
+    rt.stats.list_published(listing["model"]["variant"], listing["model"]["strategy"])
+
+
 async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     """One clickstream record: validate, dedup, update the profile, feed the item side, publish."""
     try:
-        event = decode_event(message.value, rt.settings.max_event_bytes)
+        event = decode_event(message.value, rt.config.input_limits)
     except InvalidRecord as exc:
         await dead_letter(rt, str(exc), message)
         return
@@ -53,13 +66,20 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         await rt.send("clickstream", user_key, message.value)
         rt.stats.inc("events_rerouted")
         return
-    outcome = handle_event(rt.profiles.get(event.user_id), event, rt.world, rt.config,
-                           (message.partition, message.offset), ranker=rt.ranker)
+    stored_id = rt.pseudonym(event.user_id)  # the raw id is never stored
+    outcome = handle_event(rt.profiles.get(stored_id), replace(event, user_id=stored_id),
+                           rt.world, rt.config, (message.partition, message.offset),
+                           ranker=rt.ranker)
     if outcome.status == "duplicate":
         rt.stats.inc("duplicates_skipped")
+        if outcome.redelivered and outcome.profile is not None:
+            # the list published when it was applied may have died with a worker
+            await _publish_list(rt, event.user_id, outcome.profile, event.event_id)
+            rt.stats.inc("lists_republished")
         return
     if outcome.status == "forgotten":
-        await rt.store(rt.profiles, event.user_id, None, message.partition)
+        await rt.store(rt.profiles, stored_id, None, message.partition)
+        rt.users.remove(stored_id)
         await rt.send("recommendations", user_key, None)
         rt.stats.inc("users_forgotten")
         return
@@ -70,8 +90,10 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         profile, listing = publish_list(profile, event.user_id, rt.world, rt.config,
                                         trigger_event_id=event.event_id, now=time.time(),
                                         ranker=rt.ranker)
-    await rt.store(rt.profiles, event.user_id, profile, message.partition)
+    await rt.store(rt.profiles, stored_id, profile, message.partition)
     rt.stats.inc("events_processed")
+    rt.users.touch(stored_id, message.partition)
+    await _evict_users(rt)
     if outcome.pairs is not None:
         rt.increments.add(outcome.pairs)
         if rt.increments.full():
@@ -80,6 +102,13 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         await rt.send("recommendations", user_key, orjson.dumps(listing))
         rt.stats.inc("recommendations_published")
         rt.stats.list_published(listing["model"]["variant"], listing["model"]["strategy"])
+
+
+async def _evict_users(rt: Runtime) -> None:
+    """Keep within ENGINE_MAX_USERS: delete the least recently active profiles (tombstones)."""
+    for evicted, partition in rt.users.evictions():
+        await rt.store(rt.profiles, evicted, None, partition)
+        rt.stats.inc("users_evicted")
 
 
 async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
@@ -101,7 +130,8 @@ async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
                 rt.stats.inc("item_redeliveries_skipped")
     for item_id, row in changed.items():
         await rt.store(rt.item_rows, item_id, row, item_partition(item_id, rt.settings.partitions))
-        summary = row.summary(rt.world.weight, rt.config.neighbours)
+        summary = row.summary(rt.world.weights, rt.config.neighbours, rt.config.row_limits,
+                              rt.world.weight_times)
         await rt.send("item-neighbours", item_id.encode(), orjson.dumps(summary))
     rt.stats.inc("item_rows_updated", len(changed))
 
@@ -111,37 +141,91 @@ async def on_catalog_message(rt: Runtime, message: Any) -> None:
     if message.value is None:
         return  # a tombstone: the item is removed
     try:
-        decode_item(message.value, rt.settings.max_event_bytes)
+        decode_item(message.value, rt.config.input_limits)
     except InvalidRecord as exc:
         await dead_letter(rt, str(exc), message)
 
 
-async def _consume(rt: Runtime, stream: Any, handler: Any) -> None:
+async def _handle(rt: Runtime, handler: Any, message: Any) -> None:
+    try:
+        await handler(rt, message)
+    except Exception as exc:  # the worker never dies on a record
+        log.exception("processing %s[%s]@%s failed", message.topic, message.partition,
+                      message.offset)
+        rt.stats.inc("internal_errors")
+        await dead_letter(rt, f"internal error: {type(exc).__name__}: {exc}"[:300], message)
+
+
+async def _consume(rt: Runtime, stream: Any, handler: Any,
+                   continuity: InputContinuity | None = None) -> None:
     await rt.world_ready.wait()
     started_at: set[tuple[str, int]] = set()
     async for event in stream.events():
         started = time.perf_counter()
-        where = (event.message.topic, event.message.partition)
+        message = event.message
+        where = (message.topic, message.partition)
         if where not in started_at:
             started_at.add(where)
-            log.info("reading %s[%s] from offset %s", *where, event.message.offset)
-        try:
-            await handler(rt, event.message)
-        except Exception as exc:  # the worker never dies on a record
-            log.exception("processing %s[%s]@%s failed", event.message.topic,
-                          event.message.partition, event.message.offset)
-            rt.stats.inc("internal_errors")
-            await dead_letter(rt, f"internal error: {type(exc).__name__}: {exc}"[:300],
-                              event.message)
+            log.info("reading %s[%s] from offset %s", *where, message.offset)
+        if continuity is not None:
+            for missed in await continuity.missing(message.topic, message.partition,
+                                                   message.offset):
+                await _handle(rt, handler, missed)
+                rt.stats.inc("input_records_recovered")
+        await _handle(rt, handler, message)
         rt.stats.latency.observe(time.perf_counter() - started)
+
+
+def _partition_of(profile: Any) -> int:
+    """The input partition a profile's events come from (the last it recorded)."""
+    return int(next(reversed(profile.offsets))) if profile.offsets else -1
+
+
+def _continuity(app: EngineApp, rt: Runtime) -> InputContinuity:
+    """Skipped-record detection for the clickstream agent (see :mod:`.continuity`)."""
+    connection = client_options(rt.settings)
+
+    def committed(topic: str, partition: int) -> int | None:
+        consumer: Any = app.consumer  # Faust's own record of the group's committed offsets
+        offset: int | None = consumer._committed_offset.get(TP(topic, partition))
+        return offset
+
+    async def reader(topic: str, partition: int, start: int, end: int) -> list[Any]:
+        return await read_range(connection, topic, partition, start, end)
+
+    return InputContinuity(committed, reader)
+
+
+def _follow_assignment(app: EngineApp, rt: Runtime, continuity: InputContinuity) -> None:
+    """Keep per-partition bookkeeping in step with the partitions this worker owns."""
+    clickstream = rt.topics["clickstream"].get_topic_name()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        continuity.forget((tp.topic, tp.partition) for tp in revoked)
+        rt.users.drop_partitions(tp.partition for tp in revoked if tp.topic == clickstream)
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def adopt_recovered(sender: Any, **kwargs: Any) -> None:
+        active = {tp.partition for tp in app.assignor.assigned_actives()
+                  if tp.topic == clickstream}
+        rt.users.adopt(
+            (user, partition, profile.last_ts)
+            for user, profile in list(rt.profiles.data.items())
+            for partition in [_partition_of(profile)]
+            if partition in active
+        )
+        await _evict_users(rt)  # a crash may have lost evictions that a recovery brings back
 
 
 def install(app: EngineApp, rt: Runtime) -> None:
     """Register the three agents on ``app``."""
+    continuity = _continuity(app, rt)
+    _follow_assignment(app, rt, continuity)
 
     @app.agent(rt.topics["clickstream"], name="clickstream")
     async def clickstream(stream: Any) -> None:
-        await _consume(rt, stream, on_clickstream_message)
+        await _consume(rt, stream, on_clickstream_message, continuity)
 
     @app.agent(rt.topics["item-pairs"], name="item-rows")
     async def item_rows(stream: Any) -> None:

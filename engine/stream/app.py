@@ -16,9 +16,12 @@ import faust
 import orjson
 
 from engine.pipeline import EngineConfig, new_ranker, serves_learned
+from engine.privacy import Pseudonymiser
 from engine.ranker import OnlineRanker
+from engine.retention import RecencyIndex
 from engine.settings import Settings
 from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
+from engine.stream.connection import faust_credentials
 from engine.stream.increments import IncrementBuffer
 from engine.stream.stats import WorkerStats
 from engine.stream.transport import EngineTransport
@@ -49,9 +52,11 @@ class Runtime:
     world: World
     stats: WorkerStats
     topics: dict[str, Any]  # role -> faust topic
-    profiles: Any  # faust Table: user id -> Profile
+    profiles: Any  # faust Table: stored user id (see ``pseudonym``) -> Profile
     item_rows: Any  # faust Table: item id -> ItemRow
-    ranker: OnlineRanker | None  # this worker's learned ranker (None: no learned variant)
+    pseudonym: Pseudonymiser = field(default_factory=lambda: Pseudonymiser(None))
+    users: RecencyIndex = field(default_factory=lambda: RecencyIndex(0))  # profiles by activity
+    ranker: OnlineRanker | None = None  # this worker's learned ranker (None: no learned variant)
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     producer: Any = None  # the app's producer, set when the app exists
     increments: IncrementBuffer = field(init=False)
@@ -108,6 +113,7 @@ class Runtime:
 def _faust_options(settings: Settings) -> dict[str, Any]:
     return {
         "broker": settings.broker,
+        "broker_credentials": faust_credentials(settings),
         "store": settings.store,
         "datadir": settings.data_dir,
         "web_enabled": True,
@@ -115,6 +121,7 @@ def _faust_options(settings: Settings) -> dict[str, Any]:
         "web_bind": "0.0.0.0",
         "web_host": settings.web_host or socket.gethostname(),
         "topic_partitions": settings.partitions,
+        "table_standby_replicas": settings.standby_replicas,
         "topic_disable_leader": True,
         "key_serializer": "raw",
         "value_serializer": "raw",
@@ -176,6 +183,8 @@ def create_app(settings: Settings) -> EngineApp:
         profiles=_table(app, "profiles", PROFILE_CODEC, settings.partitions),
         item_rows=_table(app, "item-rows", ITEM_ROW_CODEC, settings.partitions, by_key=True),
         ranker=new_ranker(config) if serves_learned(config) else None,
+        pseudonym=Pseudonymiser(settings.pseudonym_key),
+        users=RecencyIndex(settings.max_users),
     )
     if (ranker := runtime.ranker) is not None:
         runtime.stats.watch_ranker(lambda: ranker.serving(config.ranker.guard),

@@ -71,8 +71,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from engine.datasets import read_records
 from engine.errors import EngineError
 from engine.settings import TOPIC_ROLES, Settings, replace
-from engine.stream.admin import bootstrap_servers, create_topics
+from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
+from engine.stream.connection import client_options
 from engine.stream.demo import SAMPLE, get_json, stop_process, worker_process
 
 __all__ = [
@@ -141,7 +142,7 @@ def _bench_settings(base: Settings, broker_url: str, workdir: Path) -> Settings:
 
 
 async def _create_topic(settings: Settings, name: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings.broker))
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, settings.partitions, 1)])
@@ -150,7 +151,7 @@ async def _create_topic(settings: Settings, name: str) -> None:
 
 
 async def _produce(settings: Settings, topic: str, records: Iterable[_KV]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), linger_ms=5)
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=5)
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in records]
@@ -172,7 +173,7 @@ async def _assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
 
 
 def _consumer(settings: Settings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings.broker), group_id=None,
+    return AIOKafkaConsumer(**client_options(settings), group_id=None,
                             enable_auto_commit=False, auto_offset_reset="earliest",
                             fetch_max_wait_ms=_FETCH_WAIT_MS)
 
@@ -207,7 +208,7 @@ def _rate(events: int, seconds: float, cpu: float) -> dict[str, float]:
 async def _raw_ceiling(settings: Settings, source: str, sink: str, n: int,
                        limit: float) -> dict[str, float]:
     consumer = _consumer(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker),
+    producer = AIOKafkaProducer(**client_options(settings),
                                 linger_ms=settings.producer_linger_ms)
     await consumer.start()
     await producer.start()
@@ -415,7 +416,7 @@ async def _latency_step(settings: Settings, events: list[_KV], rate: int, target
     """
     lists = _Lists()
     consumer = _consumer(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker))
+    producer = AIOKafkaProducer(**client_options(settings))
     await consumer.start()
     await producer.start()
     try:

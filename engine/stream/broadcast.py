@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from engine.errors import InvalidRecord
 from engine.events import decode_item
-from engine.stream.admin import bootstrap_servers
 from engine.stream.app import EngineApp, Runtime
+from engine.stream.connection import client_options
 from engine.stream.offsets import log_end_offsets
 
 __all__ = ["install"]
@@ -35,7 +36,7 @@ def _apply(rt: Runtime, role: str, record: ConsumerRecord[bytes, bytes]) -> None
                 rt.world.remove_item(key.decode("utf-8", "replace"))
             return
         try:
-            rt.world.set_item(decode_item(value, rt.settings.max_event_bytes))
+            rt.world.set_item(decode_item(value, rt.config.input_limits))
             rt.stats.inc("catalog_items")
         except InvalidRecord:
             pass  # dead-lettered once by the catalog agent that owns the partition
@@ -44,10 +45,10 @@ def _apply(rt: Runtime, role: str, record: ConsumerRecord[bytes, bytes]) -> None
         rt.world.apply_summary(orjson.loads(value))
 
 
-async def _read(rt: Runtime, bootstrap: str) -> None:
+async def _read(rt: Runtime, connection: dict[str, Any]) -> None:
     roles = {rt.topics[role].get_topic_name(): role for role in ("catalog", "item-neighbours")}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **connection,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -63,7 +64,7 @@ async def _read(rt: Runtime, bootstrap: str) -> None:
         ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        targets = await log_end_offsets(bootstrap, partitions)
+        targets = await log_end_offsets(connection, partitions)
         while True:
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             for tp, records in batches.items():
@@ -89,13 +90,13 @@ async def _caught_up(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, i
 
 def install(app: EngineApp, rt: Runtime) -> None:
     """Run the broadcast reader with the worker, restarting it after failures."""
-    bootstrap = bootstrap_servers(rt.settings.broker)
+    connection = client_options(rt.settings)
 
     @app.task  # type: ignore[untyped-decorator]
     async def read_broadcast_topics() -> None:
         while True:
             try:
-                await _read(rt, bootstrap)
+                await _read(rt, connection)
             except asyncio.CancelledError:
                 raise
             except Exception:

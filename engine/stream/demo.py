@@ -23,7 +23,7 @@ import orjson
 
 from engine.datasets import read_records
 from engine.errors import EngineError
-from engine.settings import Settings, replace
+from engine.settings import Settings, replace, settings_env
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
 from engine.stream.replay import replay
@@ -32,7 +32,6 @@ __all__ = [
     "SAMPLE",
     "get_json",
     "run_demo",
-    "settings_env",
     "stop_process",
     "wait_until_healthy",
     "wait_until_stopped",
@@ -40,29 +39,6 @@ __all__ = [
 ]
 
 SAMPLE = Path(str(resources.files("engine").joinpath("samples", "rees46_2019_10_head.csv.gz")))
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The ``ENGINE_*`` variables that make another process read the same settings."""
-    env = {
-        "ENGINE_BROKER": settings.broker,
-        "ENGINE_APP_ID": settings.app_id,
-        "ENGINE_WEB_PORT": str(settings.web_port),
-        "ENGINE_WEB_HOST": settings.web_host,
-        "ENGINE_DATA_DIR": settings.data_dir,
-        "ENGINE_PARTITIONS": str(settings.partitions),
-        "ENGINE_TOP_N": str(settings.top_n),
-        "ENGINE_MAX_EVENT_BYTES": str(settings.max_event_bytes),
-        "ENGINE_REFRESH_INTERVAL": str(settings.refresh_interval),
-        "ENGINE_SESSION_TIMEOUT": str(settings.session_timeout),
-        "ENGINE_LOG_LEVEL": settings.log_level,
-        "ENGINE_PRODUCER_LINGER_MS": str(settings.producer_linger_ms),
-        "ENGINE_COMMIT_INTERVAL": str(settings.commit_interval),
-    }
-    if settings.api_token:
-        env["ENGINE_API_TOKEN"] = settings.api_token
-    env.update({f"ENGINE_TOPIC_{role.upper()}": name for role, name in settings.topics.items()})
-    return env
 
 
 @contextlib.contextmanager

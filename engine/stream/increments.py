@@ -46,10 +46,11 @@ class IncrementBuffer:
     def add(self, update: PairUpdate) -> None:
         for item_id, increment in row_increments(update).items():
             rows = self._pending.setdefault(item_partition(item_id, self._partitions), {})
-            rows.setdefault(item_id, []).append(
-                {"gain": increment.gain, "pairs": increment.pairs, "next": increment.next,
-                 "ts": increment.ts}
-            )
+            encoded = {"gain": increment.gain, "pairs": increment.pairs, "next": increment.next,
+                       "ts": increment.ts}
+            if increment.bought:
+                encoded["bought"] = increment.bought
+            rows.setdefault(item_id, []).append(encoded)
             self._count += 1
 
     def full(self) -> bool:
@@ -86,6 +87,7 @@ def decode_increments(value: bytes) -> dict[str, list[RowIncrement]]:
                 {str(k): float(v) for k, v in inc["pairs"].items()},
                 float(inc["ts"]),
                 {str(k): float(v) for k, v in inc.get("next", {}).items()},
+                {str(k): float(v) for k, v in inc.get("bought", {}).items()},
             )
             for inc in increments
         ]

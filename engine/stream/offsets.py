@@ -20,7 +20,8 @@ from a test's ``asyncio.run``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -32,7 +33,7 @@ _MARGIN = 1000  # records read below what ListOffsets says
 
 
 async def log_end_offsets(
-    bootstrap: str,
+    connection: Mapping[str, Any],
     partitions: Iterable[TopicPartition],
     *,
     read_for: float = 30.0,
@@ -40,7 +41,8 @@ async def log_end_offsets(
 ) -> dict[TopicPartition, int]:
     """The offset the next record of each partition will get.
 
-    ``bootstrap`` is ``host:port[,host:port]``. Every partition is read from
+    ``connection`` holds the client options (:func:`engine.stream.connection.client_options`).
+    Every partition is read from
     a little below what ListOffsets says until a fetch brings nothing new (ListOffsets
     is never trusted alone, not even when it says the partition is empty). A
     partition not drained within ``read_for`` seconds raises
@@ -51,7 +53,7 @@ async def log_end_offsets(
     if not wanted:
         return {}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **connection,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

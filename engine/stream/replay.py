@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from engine.datasets import read_records
 from engine.settings import Settings
-from engine.stream.admin import bootstrap_servers
+from engine.stream.connection import client_options
 
 __all__ = ["ReplayStats", "produce_raw", "replay"]
 
@@ -37,7 +37,7 @@ class ReplayStats:
 
 def _producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings.broker),
+        **client_options(settings),
         acks="all",
         linger_ms=5,
     )

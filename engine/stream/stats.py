@@ -21,13 +21,16 @@ _COUNTERS = {
     "dead_lettered": "input records rejected to the dead-letter topic",
     "duplicates_skipped": "events skipped as already applied (repeated id or redelivery)",
     "recommendations_published": "recommendation lists published",
+    "lists_republished": "lists published again for a redelivered input record",
     "users_forgotten": "forget_user events applied",
+    "users_evicted": "profiles dropped to keep within ENGINE_MAX_USERS",
     "events_rerouted": "events re-sent because their key was not their user id",
     "catalog_items": "valid catalog records read",
     "item_rows_updated": "co-occurrence rows updated",
     "item_redeliveries_skipped": "co-occurrence increments skipped as already applied",
     "internal_errors": "records whose processing raised (dead-lettered)",
     "delivery_failures": "records the producer could not deliver",
+    "input_records_recovered": "input records the consumer skipped, read back and processed",
 }
 
 #: Online metrics per variant and strategy: name -> help.

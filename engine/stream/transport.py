@@ -21,7 +21,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from engine.settings import Settings
-from engine.stream.admin import bootstrap_servers
+from engine.stream.connection import client_options
 from engine.stream.offsets import log_end_offsets
 
 __all__ = ["EngineTransport"]
@@ -44,8 +44,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         reported: Mapping[TP, int] = await super()._highwaters(partitions)
         if self.consumer.in_transaction or not partitions:
             return reported
-        bootstrap = bootstrap_servers(self._engine_settings.broker)
-        true_ends = await log_end_offsets(bootstrap, partitions)
+        true_ends = await log_end_offsets(client_options(self._engine_settings), partitions)
         return {tp: max(reported.get(tp, 0), true_ends.get(tp, 0)) for tp in partitions}
 
 

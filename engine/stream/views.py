@@ -4,6 +4,7 @@ requests for a user owned by another worker are routed to it.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -19,12 +20,18 @@ __all__ = ["install", "profile_view"]
 
 Handler = Callable[..., Awaitable[Any]]
 _MAX_N = 100
+_SETTLE_WAIT = 5.0  # seconds a user view waits for a rebalance to finish before a 503
 
 
-def profile_view(profile: Profile) -> dict[str, Any]:
-    """The contract's profile answer."""
+def profile_view(profile: Profile, user_id: str) -> dict[str, Any]:
+    """The contract's profile answer for the user who asked by ``user_id``.
+
+    The stored profile knows the user by their pseudonym when pseudonymisation
+    is on (``stored_as``); the answer names the user as they were asked for.
+    """
     return {
-        "user_id": profile.user_id,
+        "user_id": user_id,
+        "stored_as": profile.user_id,
         "counts": dict(profile.counts),
         "interests": {
             "category": interest_shares(profile.category),
@@ -65,14 +72,38 @@ def install(app: EngineApp, rt: Runtime) -> None:
         check.__name__ = handler.__name__
         return check
 
+    def settled(handler: Handler) -> Handler:
+        """Hold a user view while partitions move (rebalance and table recovery).
+
+        During a rebalance the routing information and the table being
+        recovered are not to be trusted: a request could reach the old owner
+        or a half-recovered table and see stale state. The request waits
+        until the group is settled, then is routed; 503 if that takes longer
+        than ``_SETTLE_WAIT``.
+        """
+
+        async def wait(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + _SETTLE_WAIT
+            while app.rebalancing:
+                if loop.time() >= deadline:
+                    return _json(view, {"error": "partitions are moving between workers; "
+                                                 "retry"}, 503)
+                await asyncio.sleep(0.05)
+            return await handler(view, request, *args, **kwargs)
+
+        wait.__name__ = handler.__name__
+        return wait
+
     @app.page("/recommendations/{user_id}")
     @guarded
+    @settled
     @app.table_route(table=rt.profiles, match_info="user_id")
     async def recommendations(view: Any, request: Any, user_id: str) -> Any:
         n = _n(request, rt.settings.top_n)
         if n is None:
             return _json(view, {"error": f"n must be an integer from 1 to {_MAX_N}"}, 400)
-        profile = rt.profiles.get(user_id)
+        profile = rt.profiles.get(rt.pseudonym(user_id))
         listing = recommend(profile, user_id, rt.world, rt.config, n=n, now=time.time(),
                             trigger_event_id=profile.last_event_id if profile else None,
                             category=request.query.get("category") or None, ranker=rt.ranker)
@@ -80,12 +111,13 @@ def install(app: EngineApp, rt: Runtime) -> None:
 
     @app.page("/users/{user_id}/profile")
     @guarded
+    @settled
     @app.table_route(table=rt.profiles, match_info="user_id")
     async def user_profile(view: Any, request: Any, user_id: str) -> Any:
-        profile = rt.profiles.get(user_id)
+        profile = rt.profiles.get(rt.pseudonym(user_id))
         if profile is None:
             return _json(view, {"error": f"unknown user {user_id}"}, 404)
-        return _json(view, profile_view(profile))
+        return _json(view, profile_view(profile, user_id))
 
     @app.page("/items/{item_id}/similar")
     @guarded
@@ -107,6 +139,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
             "worker": str(app.conf.canonical_url),
             **rt.stats.snapshot(),
             "catalog_items": rt.world.item_count(),
+            "users_held": len(rt.users),
             "items_with_neighbours": rt.world.known_item_count(),
             "models": {
                 "blend": {"sources": dict(rt.config.weights)},

@@ -1,4 +1,4 @@
-"""Integration tests: one embedded Tansu broker per session, unique names per test.
+"""Integration tests: the session's embedded Tansu broker (``tests/conftest.py``), unique names.
 
 Every test in this folder is marked ``integration``. Async code is driven with
 ``asyncio.run`` inside plain test functions (no pytest-asyncio).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in item.path.resolve().parents:
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
-    """A started broker on a free port, stopped after the last test."""
-    with EmbeddedBroker() as started:
-        yield started
 
 
 @pytest.fixture

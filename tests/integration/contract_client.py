@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from engine.settings import Settings
-from engine.stream.admin import bootstrap_servers
+from engine.stream.broker import free_port
+from engine.stream.connection import client_options
 from engine.stream.demo import get_json, wait_until_healthy, worker_process
 from engine.stream.replay import produce_raw
 
 __all__ = [
+    "Member",
     "Worker",
+    "committed_offsets",
     "isolated_settings",
     "json_value",
+    "mismatches",
+    "paced_producer",
     "produce",
     "read_topic",
     "running_worker",
@@ -71,7 +79,7 @@ def read_topic(
 
     async def read() -> list[Any]:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers(settings.broker),
+            **client_options(settings),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -153,3 +161,96 @@ def truth_from(records: Iterable[Any]) -> tuple[dict[str, dict[str, int]], dict[
         user = counts.setdefault(event["user_id"], {})
         user[event["type"]] = user.get(event["type"], 0) + 1
     return counts, last
+
+
+class Member:
+    """One worker of the app: a process that can be hurt and brought back."""
+
+    def __init__(self, settings: Settings, logs: Path, name: str) -> None:
+        self.settings = settings
+        self.logs = logs
+        self.name = name
+        self._stack = contextlib.ExitStack()
+        self.proc: Any = None
+
+    def start(self) -> None:
+        self.settings = dataclasses.replace(self.settings, web_port=free_port())
+        self.proc = self._stack.enter_context(
+            worker_process(self.settings, self.logs / f"{self.name}.log"))
+        wait_until_healthy(f"http://127.0.0.1:{self.settings.web_port}", self.proc, timeout=120)
+
+    def worker(self) -> Worker:
+        return Worker(self.settings, self.proc)
+
+    def kill(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=60)
+        self._stack.close()
+        self._stack = contextlib.ExitStack()
+
+    def freeze(self, seconds: float) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+        time.sleep(seconds)
+        self.proc.send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def paced_producer(settings: Settings, events: list[dict[str, Any]], done: threading.Event,
+                   rate: float) -> threading.Thread:
+    """Produce ``events`` to clickstream at ``rate`` per second in a thread; ``done`` at the end."""
+    async def send_all() -> None:
+        producer = AIOKafkaProducer(**client_options(settings), linger_ms=5)
+        await producer.start()
+        try:
+            topic = settings.topic("clickstream")
+            started = time.monotonic()
+            for i, event in enumerate(events):
+                due = started + i / rate
+                if due > time.monotonic():
+                    await asyncio.sleep(due - time.monotonic())
+                await producer.send(topic, orjson.dumps(event), key=event["user_id"].encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+            done.set()
+
+    thread = threading.Thread(target=lambda: asyncio.run(send_all()), daemon=True)
+    thread.start()
+    return thread
+
+
+def mismatches(worker: Worker, truth: dict[str, dict[str, int]]) -> list[Any]:
+    """Users whose profile counts (asked of ``worker``) differ from ``truth``."""
+    wrong = []
+    for user, counts in truth.items():
+        try:
+            status, profile = worker.get(f"/users/{user}/profile")
+        except OSError as exc:  # a worker busy with a rebalance: not an answer yet
+            wrong.append((user, repr(exc), counts))
+            continue
+        got = {k: v for k, v in profile["counts"].items() if v} if status == 200 else None
+        if got != counts:
+            wrong.append((user, got, counts))
+    return wrong
+
+
+def committed_offsets(settings: Settings) -> dict[int, int]:
+    """The app's committed offset of each clickstream partition (those with one)."""
+    async def read() -> dict[int, int]:
+        consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.app_id,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            topic = settings.topic("clickstream")
+            found = {}
+            for p in range(settings.partitions):
+                offset = await consumer.committed(TopicPartition(topic, p))
+                if offset is not None:
+                    found[p] = offset
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())

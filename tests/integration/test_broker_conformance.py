@@ -93,7 +93,7 @@ def test_end_offsets_after_multi_record_batches(broker: EmbeddedBroker) -> None:
         bases = await _produce_batches(broker.bootstrap, topic, [100, 50])
         tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
         listed = (await _end_offsets(broker.bootstrap, tps))[tps[0]]
-        return bases, listed, await log_end_offsets(broker.bootstrap, tps)
+        return bases, listed, await log_end_offsets({"bootstrap_servers": broker.bootstrap}, tps)
 
     bases, listed, true_ends = asyncio.run(scenario())
     print(f"\nconformance: batches at {bases}; ListOffsets end={listed}; log end={true_ends}")
@@ -131,7 +131,7 @@ def test_log_end_offsets_with_single_record_batches(broker: EmbeddedBroker) -> N
             await producer.stop()
         tps = [TopicPartition(topic, 0)]
         return await _end_offsets(broker.bootstrap, tps), await log_end_offsets(
-            broker.bootstrap, tps
+            {"bootstrap_servers": broker.bootstrap}, tps
         )
 
     listed, true_ends = asyncio.run(scenario())
@@ -272,3 +272,15 @@ def test_create_topics_refuses_an_auto_created_topic(
     asyncio.run(auto_create())
     with pytest.raises(TopicError, match=r"clickstream' exists with 4 partitions, expected 2"):
         asyncio.run(create_topics(settings))
+
+
+def test_read_range_reads_exactly_the_asked_offsets(broker: EmbeddedBroker) -> None:
+    from engine.stream.continuity import read_range
+
+    async def scenario() -> list[int]:
+        topic = await _new_topic(broker.bootstrap, partitions=1)
+        await _produce_batches(broker.bootstrap, topic, [20])
+        records = await read_range({"bootstrap_servers": broker.bootstrap}, topic, 0, 5, 12)
+        return [r.offset for r in records]
+
+    assert asyncio.run(scenario()) == list(range(5, 12))

@@ -186,7 +186,7 @@ def test_a_valid_event_sends_a_contract_list_keyed_by_the_user() -> None:
 def test_events_of_a_user_accumulate_in_one_profile() -> None:
     async def scenario(w: Worker) -> None:
         for n, kind in enumerate(["view", "click", "purchase"]):
-            await w.put(event(event_id=f"e{n}", type=kind, item_id=f"i{n}", ts=10.0 + n),
+            await w.put(event(event_id=f"e{n}", type=kind, item_id=f"i{n}", ts=1700000010.0 + n),
                         key=b"u1")
         profile = w.rt.profiles["u1"]
         assert {k: profile.counts[k] for k in ("view", "click", "purchase")} \
@@ -237,6 +237,28 @@ def test_an_oversize_record_is_dead_lettered_as_oversize() -> None:
         assert orjson.loads(dead.value or b"")["error"].startswith("oversize")
 
     run(scenario, max_event_bytes=200)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fields", "reason"),
+    [
+        ({"max_id_length": 4}, {"user_id": "u12345"}, "field user_id: must be shorter"),
+        ({"max_string_length": 10}, {"note": "x" * 11}, "field note: string of 11 characters"),
+        ({"max_nesting": 2}, {"context": {"a": {}}}, "too deeply nested: field context.a"),
+        ({"min_event_ts": 1800000000.0}, {}, "field ts: 1700000000.0 is outside"),
+    ],
+    ids=["id-length", "string-length", "nesting", "event-time"],
+)
+def test_the_configured_input_limits_are_enforced_by_the_agent(
+    overrides: dict[str, Any], fields: dict[str, Any], reason: str
+) -> None:
+    async def scenario(w: Worker) -> None:
+        await w.put(event(**fields), key=str(fields.get("user_id", "u1")).encode())
+        (dead,) = w.sent_to("deadletter")
+        assert orjson.loads(dead.value or b"")["error"].startswith(reason)
+        assert len(w.rt.profiles) == 0
+
+    run(scenario, **overrides)
 
 
 def test_the_worker_goes_on_after_a_malformed_record() -> None:
@@ -320,16 +342,16 @@ def test_the_profile_remembers_the_list_it_published_and_the_next_event_is_judge
     async def scenario(w: Worker) -> None:
         for n in range(1, 6):  # what the item side would have published: i1 most popular
             w.rt.world.set_neighbours(f"i{n}", 10.0 - n, (10.0 - n, 0.0), [])
-        await w.put(event(event_id="b0", item_id="i1", ts=20.0), key=b"u1")
+        await w.put(event(event_id="b0", item_id="i1", ts=1700000020.0), key=b"u1")
         first = orjson.loads(w.sent_to("recommendations")[-1].value or b"")
         assert first["model"] == {**first["model"], "strategy": "blend", "variant": "learned"}
         stored = orjson.loads(w.producer.to(CHANGELOG)[-1].value or b"")
         assert stored["served"][0]["rec_id"] == first["rec_id"]  # in the same changelog write
         shown = [item["item_id"] for item in first["items"]]
         assert shown == ["i2", "i3", "i4", "i5"]
-        await w.put(event(event_id="b1", item_id="i3", ts=21.0, type="click",
+        await w.put(event(event_id="b1", item_id="i3", ts=1700000021.0, type="click",
                           rec_id=first["rec_id"]), key=b"u1")
-        await w.put(event(event_id="b2", item_id="nowhere", ts=22.0), key=b"u1")
+        await w.put(event(event_id="b2", item_id="nowhere", ts=1700000022.0), key=b"u1")
         online = w.rt.stats.online()
         assert online == {"learned": {"blend": {
             "lists": 3, "judged": 2, "hits": 1, "hit_rate": 0.5, "feedback": 1,
@@ -347,8 +369,8 @@ def test_without_a_learned_variant_the_worker_has_no_ranker_and_still_measures_i
         assert w.rt.ranker is None
         for n in range(1, 4):
             w.rt.world.set_neighbours(f"i{n}", 10.0 - n, (10.0 - n, 0.0), [])
-        await w.put(event(event_id="c0", item_id="i1", ts=20.0), key=b"u1")
-        await w.put(event(event_id="c1", item_id="i2", ts=21.0), key=b"u1")
+        await w.put(event(event_id="c0", item_id="i1", ts=1700000020.0), key=b"u1")
+        await w.put(event(event_id="c1", item_id="i2", ts=1700000021.0), key=b"u1")
         online = w.rt.stats.online()["heuristic"]["blend"]
         assert (online["lists"], online["judged"], online["hits"], online["examples"]) \
             == (2, 1, 1, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from engine.profiles import PairUpdate
@@ -69,3 +70,16 @@ def test_increments_a_failed_send_did_not_deliver_stay_pending() -> None:
     assert len(buffer) == before, "nothing lost"
     asyncio.run(buffer.flush())
     assert len(buffer) == 0
+
+
+def test_bought_together_evidence_reaches_the_item_side_only_where_there_is_some() -> None:
+    updates = [PairUpdate("b", 8.0, (("a", 8.0), ("c", 1.0)), 30.0, level=8.0)]
+    sent = _flushed(updates)
+    by_item = {item_id: increments for value in sent.values()
+               for item_id, increments in decode_increments(value).items()}
+    assert [(i.pairs, i.bought) for i in by_item["b"]] == [({"a": 8.0, "c": 1.0}, {"a": 8.0})]
+    assert [i.bought for i in by_item["a"]] == [{"b": 8.0}]
+    assert [i.bought for i in by_item["c"]] == [{}]
+    raw = {item_id: increments for value in sent.values()
+           for item_id, increments in orjson.loads(value)["rows"].items()}
+    assert "bought" not in raw["c"][0], "no empty bought maps on the wire"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.settings import load_settings
-from engine.stream.admin import bootstrap_servers
+from engine.stream.connection import bootstrap_servers
 
 
 @pytest.mark.parametrize(

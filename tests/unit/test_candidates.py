@@ -10,6 +10,7 @@ from engine.candidates import (
     SOURCES,
     Candidate,
     Source,
+    bought_together,
     category_affinity,
     co_occurrence,
     trending,
@@ -25,8 +26,9 @@ def shop() -> World:
     """Three categories of five items; popularity falls with the item number.
 
     Books are the most popular, then hiking shoes, then running shoes; the
-    running shoes are bought together, and r0 also goes with a book; after r1
-    people mostly look at r3.
+    running shoes are viewed together, and r0 also goes with a book; r0 is
+    bought together with r2, r1 with the book b1; after r1 people mostly look
+    at r3.
     """
     world = World(trending_half_life=HOUR)
     for category, prefix, base in [("books", "b", 50.0), ("shoes/hiking", "h", 30.0),
@@ -35,9 +37,10 @@ def shop() -> World:
             item = f"{prefix}{n}"
             world.set_item(CatalogItem(item, category=category))
             world.set_neighbours(item, base - n, (base - n, 0.0), [])
-    world.set_neighbours("r0", 10.0, (10.0, 0.0), [("r1", 0.9), ("r2", 0.6), ("b0", 0.2)])
+    world.set_neighbours("r0", 10.0, (10.0, 0.0), [("r1", 0.9), ("r2", 0.6), ("b0", 0.2)],
+                         bought=[("r2", 0.4)])
     world.set_neighbours("r1", 9.0, (9.0, 0.0), [("r0", 0.9), ("r3", 0.5)],
-                         following=[("r3", 0.7), ("b1", 0.3)])
+                         following=[("r3", 0.7), ("b1", 0.3)], bought=[("b1", 0.2)])
     world.set_item(CatalogItem("gone", category="books", available=False))
     world.set_neighbours("gone", 100.0, (100.0, 0.0), [])
     return world
@@ -119,13 +122,33 @@ def test_co_occurrence_proposes_the_neighbours_of_recent_items_most_recent_first
 
 def test_co_occurrence_explains_each_item_by_the_seed_that_contributed_most() -> None:
     reasons = {c.item_id: c.reason for c in co_occurrence(runner(), shop(), 10)}
-    assert reasons["r2"] == "often bought together with r0"
+    assert reasons["r2"] == "often viewed together with r0"
     assert reasons["r3"] == "often viewed together with r1"
 
 
 def test_co_occurrence_has_nothing_for_a_user_without_history() -> None:
     assert co_occurrence(None, shop(), 10) == []
     assert co_occurrence(Profile("u2"), shop(), 10) == []
+
+
+# -- bought together ----------------------------------------------------------
+
+
+def test_bought_together_proposes_what_was_bought_with_recent_items_explained_so() -> None:
+    found = bought_together(runner(), shop(), 10)
+    # r1 (rank 0, weight 1): b1 .2; r0 (rank 1, weight 8 / 2 = 4): r2 .4*4
+    assert [(c.item_id, c.score, c.reason) for c in found] == [
+        ("r2", 1.0, "often bought together with r0"),
+        ("b1", pytest.approx(0.2 / 1.6), "often bought together with r1"),
+    ]
+
+
+def test_bought_together_has_nothing_where_nothing_was_bought_together() -> None:
+    world = shop()
+    for item in ("r0", "r1"):
+        world.set_neighbours(item, 1.0, (1.0, 0.0), world.neighbours(item))
+    assert bought_together(runner(), world, 10) == []
+    assert co_occurrence(runner(), world, 10), "viewed together all the same"
 
 
 # -- category affinity --------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from engine.errors import InvalidRecord
 from engine.events import CatalogItem, Event, decode_event, decode_item, parse_ts
+from engine.limits import InputLimits
 
 MAX_BYTES = 65536
 VIEW = {"user_id": "u1", "item_id": "i1", "type": "view", "ts": 1700000000.5}
@@ -83,7 +84,7 @@ def test_a_record_over_the_size_limit_is_rejected_as_oversize() -> None:
 
 def test_a_record_of_exactly_the_size_limit_is_accepted() -> None:
     raw = encode(**VIEW)
-    assert decode_event(raw, max_bytes=len(raw)).user_id == "u1"
+    assert decode_event(raw, InputLimits(max_bytes=len(raw))).user_id == "u1"
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,8 @@ def test_item_id_is_required_for_every_type_but_forget_user(event_type: str) -> 
 
 
 def test_forget_user_needs_no_item_id() -> None:
-    event = decode_event(encode(user_id="u1", type="forget_user", ts=5), MAX_BYTES)
+    event = decode_event(encode(user_id="u1", type="forget_user", ts=1700000005),
+                         MAX_BYTES)
     assert (event.type, event.item_id) == ("forget_user", None)
 
 
@@ -185,10 +187,10 @@ def test_epoch_seconds_keep_their_fraction() -> None:
 
 
 def test_a_valid_event_is_decoded_field_by_field() -> None:
-    raw = encode(event_id="e-1", user_id="u1", item_id="i1", type="purchase", ts=10,
+    raw = encode(event_id="e-1", user_id="u1", item_id="i1", type="purchase", ts=1700000010,
                  value=2, rec_id="r-9", session_id="s-3", context={"page": "home"})
     assert decode_event(raw, MAX_BYTES) == Event(
-        event_id="e-1", user_id="u1", item_id="i1", type="purchase", ts=10.0,
+        event_id="e-1", user_id="u1", item_id="i1", type="purchase", ts=1700000010.0,
         value=2.0, rec_id="r-9", session_id="s-3",
     )
 

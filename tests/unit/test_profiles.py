@@ -183,8 +183,8 @@ def test_a_profile_survives_a_round_trip_through_its_dict() -> None:
 def test_an_interaction_pairs_with_the_users_recent_items() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b", "click", ts=3.0), ItemFacts())])
     assert updates == [
-        PairUpdate("a", 1.0, (), 0.0),
-        PairUpdate("b", 2.0, (("a", 1.0),), 3.0, previous="a"),
+        PairUpdate("a", 1.0, (), 0.0, level=1.0),
+        PairUpdate("b", 2.0, (("a", 1.0),), 3.0, previous="a", level=2.0),
     ]
 
 
@@ -205,7 +205,7 @@ def test_a_purchase_after_a_view_adds_only_what_the_view_did_not() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b"), ItemFacts()),
                          (event("b", "purchase"), ItemFacts())])
     # a -> b was a transition when b was viewed; buying b after viewing it is none
-    assert updates[-1] == PairUpdate("b", 7.0, (("a", 1.0),), 0.0, previous=None)
+    assert updates[-1] == PairUpdate("b", 7.0, (("a", 1.0),), 0.0, previous=None, level=8.0)
 
 
 def test_a_low_rating_is_negative_evidence_and_gives_no_pair_update() -> None:
@@ -222,4 +222,4 @@ def test_a_neutral_rating_gives_no_pair_update() -> None:
 
 def test_a_high_rating_is_positive_evidence() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b", "rating", value=5), ItemFacts())])
-    assert updates[-1] == PairUpdate("b", 4.0, (("a", 1.0),), 0.0, previous="a")
+    assert updates[-1] == PairUpdate("b", 4.0, (("a", 1.0),), 0.0, previous="a", level=4.0)

@@ -257,6 +257,7 @@ def test_an_event_id_seen_before_is_a_duplicate_and_changes_nothing() -> None:
     before = first.profile.to_dict()
     again = handle_event(first.profile, view("e1", ts=9.0), world, config, position=(1, 77))
     assert (again.status, again.publish, again.pairs) == ("duplicate", False, None)
+    assert not again.redelivered  # a producer's repeat at a new offset: no list again
     assert again.profile is not None and again.profile.to_dict() == before
 
 
@@ -266,6 +267,7 @@ def test_an_input_offset_already_applied_is_a_duplicate(offset: int) -> None:
     first = handle_event(None, view("e1"), world, config, position=(0, 5))
     again = handle_event(first.profile, view("e2", "r1"), world, config, position=(0, offset))
     assert again.status == "duplicate"
+    assert again.redelivered  # the broker delivering it again: its list is due again
     assert again.profile is not None and again.profile.counts["view"] == 1
 
 
@@ -362,3 +364,25 @@ def test_recently_seen_items_are_excluded_as_configured() -> None:
     assert shown(1) == {"a", "b", "d"}  # only what the user is looking at now (c)
     assert shown(3) == {"d"}
     assert shown(0) == {"a", "b", "c", "d"}
+
+
+def test_a_list_says_bought_together_or_viewed_together_as_the_evidence_was() -> None:
+    from engine.simulation import Simulation
+
+    sim = Simulation(EngineConfig())
+    events = iter(range(1000))
+
+    def did(user: str, item: str, kind: str = "view") -> None:
+        sim.apply(Event(f"e{next(events)}", user, item, kind, float(next(events))))
+
+    for user in ("u1", "u2"):  # bought a phone and its case together
+        did(user, "phone", "purchase")
+        did(user, "case", "purchase")
+    for user in ("u3", "u4"):  # looked at the phone and a tablet
+        did(user, "phone")
+        did(user, "tablet")
+    did("u5", "phone")
+    reasons = {i["item_id"]: i["reasons"] for i in sim.recommend("u5")["items"]}
+    assert "often bought together with phone" in reasons["case"]
+    assert "often viewed together with phone" in reasons["tablet"]
+    assert "often bought together with phone" not in reasons["tablet"]

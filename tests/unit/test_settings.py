@@ -58,6 +58,17 @@ def test_loading_an_explicit_mapping_ignores_the_process_environment(
         ("ENGINE_VARIANTS", "learned:0.5,heuristic:0.5", "variants",
          (Variant("learned", 0.5), Variant("heuristic", 0.5))),
         ("ENGINE_REFRESH_INTERVAL", "30", "refresh_interval", 30.0),
+        ("ENGINE_MAX_ID_LENGTH", "64", "max_id_length", 64),
+        ("ENGINE_MAX_STRING_LENGTH", "4096", "max_string_length", 4096),
+        ("ENGINE_MAX_TAGS", "0", "max_tags", 0),
+        ("ENGINE_MAX_NESTING", "8", "max_nesting", 8),
+        ("ENGINE_MIN_EVENT_TS", "0", "min_event_ts", 0.0),
+        ("ENGINE_MIN_EVENT_TS", "2000-01-01T00:00:00Z", "min_event_ts", 946684800.0),
+        ("ENGINE_MAX_EVENT_TS", "2030-01-01", "max_event_ts", 1893456000.0),
+        ("ENGINE_MAX_EVENT_TS", "1893456000.5", "max_event_ts", 1893456000.5),
+        ("ENGINE_SIMILARITY", "Jaccard", "similarity", "jaccard"),
+        ("ENGINE_SIMILARITY_ALPHA", "0.25", "similarity_alpha", 0.25),
+        ("ENGINE_PAIR_HALF_LIFE", "3600", "pair_half_life", 3600.0),
     ],
 )
 def test_each_variable_sets_its_field(variable: str, raw: str, field: str,
@@ -89,7 +100,19 @@ def test_each_variable_sets_its_field(variable: str, raw: str, field: str,
         ("ENGINE_REFRESH_INTERVAL", "-1"),
         ("ENGINE_REFRESH_INTERVAL", "nan"),
         ("ENGINE_LOG_LEVEL", "loud"),
+        ("ENGINE_SIMILARITY", "euclid"),
+        ("ENGINE_SIMILARITY_ALPHA", "1.5"),
+        ("ENGINE_SIMILARITY_ALPHA", "-0.1"),
+        ("ENGINE_PAIR_HALF_LIFE", "-60"),
         ("ENGINE_TOPIC_CLICKSTREAM", "  "),
+        ("ENGINE_MAX_ID_LENGTH", "0"),
+        ("ENGINE_MAX_STRING_LENGTH", "1k"),
+        ("ENGINE_MAX_TAGS", "-1"),
+        ("ENGINE_MAX_NESTING", "0"),
+        ("ENGINE_MIN_EVENT_TS", "-1"),
+        ("ENGINE_MIN_EVENT_TS", "yesterday"),
+        ("ENGINE_MAX_EVENT_TS", "inf"),
+        ("ENGINE_MAX_EVENT_TS", "1e20"),
     ],
 )
 def test_a_malformed_value_raises_settings_error_naming_the_variable(variable: str,
@@ -101,6 +124,18 @@ def test_a_malformed_value_raises_settings_error_naming_the_variable(variable: s
 def test_inconsistent_rating_bounds_are_refused() -> None:
     with pytest.raises(SettingsError, match="ENGINE_RATING_MIN"):
         load_settings({"ENGINE_RATING_MIN": "5", "ENGINE_RATING_MAX": "1"})
+
+
+def test_the_input_limits_default_to_the_documented_values() -> None:
+    settings = load_settings({})
+    assert (settings.max_id_length, settings.max_string_length, settings.max_tags,
+            settings.max_nesting) == (256, 1024, 64, 32)
+    assert (settings.min_event_ts, settings.max_event_ts) == (631152000.0, 4102444800.0)
+
+
+def test_an_empty_window_of_event_times_is_refused() -> None:
+    with pytest.raises(SettingsError, match="ENGINE_MIN_EVENT_TS"):
+        load_settings({"ENGINE_MIN_EVENT_TS": "2030-01-01", "ENGINE_MAX_EVENT_TS": "2020-01-01"})
 
 
 def test_an_empty_app_id_is_refused() -> None:
@@ -135,3 +170,14 @@ def test_replace_gives_a_changed_copy_and_leaves_the_original() -> None:
     original = load_settings({})
     changed = replace(original, top_n=3)
     assert (changed.top_n, original.top_n) == (3, 10)
+
+
+def test_the_similarity_settings_reach_the_item_side_of_the_core() -> None:
+    from engine.pipeline import EngineConfig
+
+    limits = EngineConfig.from_settings(load_settings({
+        "ENGINE_SIMILARITY": "conditional", "ENGINE_SIMILARITY_ALPHA": "0.3",
+        "ENGINE_PAIR_HALF_LIFE": "7200"})).row_limits
+    assert (limits.similarity, limits.alpha, limits.pair_half_life) == ("conditional", 0.3, 7200.0)
+    default = EngineConfig.from_settings(load_settings({})).row_limits
+    assert (default.similarity, default.alpha, default.pair_half_life) == ("conditional", 0.25, 0.0)

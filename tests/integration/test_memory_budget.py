@@ -1,0 +1,58 @@
+"""A flood of new users stays within ENGINE_MAX_USERS: the least recently active are evicted.
+
+Evicted profiles are deleted with a changelog tombstone, so a restarted
+worker recovers no more than the budget either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+from pathlib import Path
+
+import orjson
+from contract_client import (
+    committed_offsets,
+    isolated_settings,
+    produce,
+    running_worker,
+    wait_for,
+)
+
+from engine.stream.admin import create_topics
+from engine.stream.broker import EmbeddedBroker, free_port
+
+BUDGET = 50
+USERS = 600
+
+
+def test_a_flood_of_new_users_keeps_the_worker_within_its_user_budget(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    settings = isolated_settings(broker.url, "budget", tmp_path / "data", max_users=BUDGET,
+                                 partitions=2)
+    asyncio.run(create_topics(settings))
+    # one event for each of USERS one-off visitors, in event-time order
+    flood = [{"event_id": f"e{n}", "user_id": f"visitor-{n}", "item_id": f"i{n % 7}",
+              "type": "view", "ts": 1_700_000_000 + n} for n in range(USERS)]
+    with running_worker(settings, tmp_path) as worker:
+        produce(settings, settings.topic("clickstream"),
+                [(e["user_id"].encode(), orjson.dumps(e)) for e in flood])
+        wait_for(lambda: worker.stats()["events_processed"] >= USERS, 120, "the flood processed")
+        stats = worker.stats()
+        assert stats["users_held"] == BUDGET
+        assert stats["users_evicted"] == USERS - BUDGET
+        # the last visitor of each partition is held; the very first ones are gone
+        assert worker.get(f"/users/visitor-{USERS - 1}/profile")[0] == 200
+        assert worker.get("/users/visitor-0/profile")[0] == 404
+        wait_for(lambda: sum(committed_offsets(settings).values()) >= USERS, 60,
+                 "the flood committed")  # so that the restart re-reads nothing
+        worker.proc.send_signal(signal.SIGKILL)
+        worker.proc.wait()
+
+    restarted = dataclasses.replace(settings, web_port=free_port())
+    with running_worker(restarted, tmp_path) as worker:
+        held = sum(worker.get(f"/users/{e['user_id']}/profile")[0] == 200 for e in flood)
+        assert held == BUDGET  # tombstones, and evictions redone after the recovery
+        assert worker.stats()["users_held"] == BUDGET
