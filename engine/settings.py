@@ -93,6 +93,7 @@ class Settings:
     ranker_guard: bool = True  # serve the ranker only while it beats the blend online
     log_level: str = "info"
     max_users: int = 1_000_000  # profiles a worker keeps; the least recently active go first
+    max_items: int = 1_000_000  # item rows a worker keeps; the least recently updated go first
     standby_replicas: int = 1  # workers that keep a warm copy of each table partition
     # Connection security (every Kafka client of the engine uses the same):
     broker_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
@@ -330,6 +331,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_LEVEL": ("log_level", _log_level),
     "STANDBY_REPLICAS": ("standby_replicas", _non_negative_int),
     "MAX_USERS": ("max_users", _non_negative_int),
+    "MAX_ITEMS": ("max_items", _non_negative_int),
     "BROKER_SECURITY_PROTOCOL": ("broker_security_protocol", _one_of(SECURITY_PROTOCOLS)),
     "BROKER_SASL_MECHANISM": ("broker_sasl_mechanism", _one_of(SASL_MECHANISMS)),
     "BROKER_SASL_USERNAME": ("broker_sasl_username", _token),

@@ -96,6 +96,20 @@ class World:
             weight_ts=float(summary.get("weight_ts", 0.0)),
         )
 
+    def forget_evidence(self, item_id: str) -> None:
+        """Drop an item's row summary (its owner evicted the row: a tombstone on item-neighbours).
+
+        >>> w = World()
+        >>> w.set_neighbours("a", 2.0, (2.0, 0.0), [("b", 0.5)])
+        >>> w.forget_evidence("a")
+        >>> w.neighbours("a"), w.known_item_count()
+        ([], 0)
+        """
+        for table in (self._neighbours, self._next, self._bought, self._weights, self._weight_ts):
+            table.pop(item_id, None)
+        if self._popularity.pop(item_id, None) is not None:
+            self._changes += 1
+
     def set_neighbours(
         self,
         item_id: str,

@@ -136,9 +136,20 @@ async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
         if (row := rt.item_rows.get(item_id)) is not None:
             await _publish_summary(rt, row)
     for item_id, row in changed.items():
-        await rt.store(rt.item_rows, item_id, row, item_partition(item_id, rt.settings.partitions))
+        partition = item_partition(item_id, rt.settings.partitions)
+        await rt.store(rt.item_rows, item_id, row, partition)
         await _publish_summary(rt, row)
+        rt.items.touch(item_id, partition)
     rt.stats.inc("item_rows_updated", len(changed))
+    await _evict_items(rt)
+
+
+async def _evict_items(rt: Runtime) -> None:
+    """Keep within ENGINE_MAX_ITEMS: drop the least recently updated rows, everywhere."""
+    for evicted, partition in rt.items.evictions():
+        await rt.store(rt.item_rows, evicted, None, partition)
+        await rt.send("item-neighbours", evicted.encode(), None)  # every World forgets it
+        rt.stats.inc("items_evicted")
 
 
 async def _publish_summary(rt: Runtime, row: ItemRow) -> None:
@@ -210,11 +221,13 @@ def _continuity(app: EngineApp, rt: Runtime) -> InputContinuity:
 def _follow_assignment(app: EngineApp, rt: Runtime, continuity: InputContinuity) -> None:
     """Keep per-partition bookkeeping in step with the partitions this worker owns."""
     clickstream = rt.topics["clickstream"].get_topic_name()
+    item_pairs = rt.topics["item-pairs"].get_topic_name()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         continuity.forget((tp.topic, tp.partition) for tp in revoked)
         rt.users.drop_partitions(tp.partition for tp in revoked if tp.topic == clickstream)
+        rt.items.drop_partitions(tp.partition for tp in revoked if tp.topic == item_pairs)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def adopt_recovered(sender: Any, **kwargs: Any) -> None:
@@ -227,6 +240,15 @@ def _follow_assignment(app: EngineApp, rt: Runtime, continuity: InputContinuity)
             if partition in active
         )
         await _evict_users(rt)  # a crash may have lost evictions that a recovery brings back
+        owned = {tp.partition for tp in app.assignor.assigned_actives()
+                 if tp.topic == item_pairs}
+        rt.items.adopt(
+            (item_id, partition, row.popularity_ts)
+            for item_id, row in list(rt.item_rows.data.items())
+            for partition in [item_partition(item_id, rt.settings.partitions)]
+            if partition in owned
+        )
+        await _evict_items(rt)
 
 
 def install(app: EngineApp, rt: Runtime) -> None:

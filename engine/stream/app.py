@@ -57,6 +57,7 @@ class Runtime:
     ranker: OnlineRanker | None  # this worker's learned ranker (None: no learned variant)
     pseudonym: Pseudonymiser = field(default_factory=lambda: Pseudonymiser(None))
     users: RecencyIndex = field(default_factory=lambda: RecencyIndex(0))  # profiles by activity
+    items: RecencyIndex = field(default_factory=lambda: RecencyIndex(0))  # item rows by update
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     producer: Any = None  # the app's producer, set when the app exists
     increments: IncrementBuffer = field(init=False)
@@ -185,6 +186,7 @@ def create_app(settings: Settings) -> EngineApp:
         ranker=new_ranker(config) if serves_learned(config) else None,
         pseudonym=Pseudonymiser(settings.pseudonym_key),
         users=RecencyIndex(settings.max_users),
+        items=RecencyIndex(settings.max_items),
     )
     if (ranker := runtime.ranker) is not None:
         runtime.stats.watch_ranker(lambda: ranker.serving(config.ranker.guard),

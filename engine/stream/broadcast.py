@@ -43,6 +43,8 @@ def _apply(rt: Runtime, role: str, record: ConsumerRecord[bytes, bytes]) -> None
         return
     if value is not None:
         rt.world.apply_summary(orjson.loads(value))
+    elif key is not None:  # the owner evicted the row (ENGINE_MAX_ITEMS)
+        rt.world.forget_evidence(key.decode("utf-8", "replace"))
 
 
 async def _read(rt: Runtime, connection: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ _COUNTERS = {
     "lists_republished": "lists published again for a redelivered input record",
     "users_forgotten": "forget_user events applied",
     "users_evicted": "profiles dropped to keep within ENGINE_MAX_USERS",
+    "items_evicted": "item rows dropped to keep within ENGINE_MAX_ITEMS",
     "events_rerouted": "events re-sent because their key was not their user id",
     "catalog_items": "valid catalog records read",
     "item_rows_updated": "co-occurrence rows updated",

@@ -141,6 +141,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
             **rt.stats.snapshot(),
             "catalog_items": rt.world.item_count(),
             "users_held": len(rt.users),
+            "item_rows_held": len(rt.items),
             "items_with_neighbours": rt.world.known_item_count(),
             "models": {
                 "blend": {"sources": dict(rt.config.weights)},

@@ -56,3 +56,30 @@ def test_a_flood_of_new_users_keeps_the_worker_within_its_user_budget(
         held = sum(worker.get(f"/users/{e['user_id']}/profile")[0] == 200 for e in flood)
         assert held == BUDGET  # tombstones, and evictions redone after the recovery
         assert worker.stats()["users_held"] == BUDGET
+
+
+ITEM_BUDGET = 30
+ITEMS = 400
+
+
+def test_a_flood_of_new_items_keeps_item_rows_and_every_world_within_the_item_budget(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    settings = isolated_settings(broker.url, "items", tmp_path / "data", max_items=ITEM_BUDGET,
+                                 partitions=2)
+    asyncio.run(create_topics(settings))
+    flood = [{"event_id": f"e{n}", "user_id": f"u{n % 20}", "item_id": f"new-item-{n}",
+              "type": "view", "ts": 1_700_000_000 + n} for n in range(ITEMS)]
+    with running_worker(settings, tmp_path) as worker:
+        produce(settings, settings.topic("clickstream"),
+                [(e["user_id"].encode(), orjson.dumps(e)) for e in flood])
+        wait_for(lambda: worker.stats()["events_processed"] >= ITEMS, 120, "the flood processed")
+        wait_for(lambda: worker.stats()["items_with_neighbours"] <= ITEM_BUDGET, 60,
+                 "the world to forget evicted rows", quiet=True)
+        stats = worker.stats()
+        assert stats["item_rows_held"] == ITEM_BUDGET
+        assert stats["items_evicted"] >= ITEMS - ITEM_BUDGET
+        assert stats["items_with_neighbours"] <= ITEM_BUDGET  # tombstones reached the World
+        newest = worker.get(f"/items/new-item-{ITEMS - 1}/similar")[1]
+        assert newest["weight"] is not None
+        assert worker.get("/items/new-item-0/similar")[1]["weight"] is None
