@@ -19,11 +19,11 @@ Traceback (most recent call last):
 ...
 engine.errors.InvalidRecord: field a: string of 8 characters > limit 5
 >>> check_ts(1_569_888_000.0, InputLimits())
->>> check_ts(5.0, InputLimits())
+>>> check_ts(-5.0, InputLimits())
 Traceback (most recent call last):
 ...
-engine.errors.InvalidRecord: field ts: 5.0 is outside the accepted event times \
-1990-01-01T00:00:00Z to 2100-01-01T00:00:00Z
+engine.errors.InvalidRecord: field ts: -5.0 is outside the accepted event times \
+1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class InputLimits:
     max_string_length: int = 1024  # characters of any string or key, anywhere in a record
     max_tags: int = 64  # tags of one catalog item
     max_nesting: int = 32  # levels of objects and arrays; the record itself is level 1
-    min_ts: float = 631_152_000.0  # 1990-01-01T00:00:00Z
+    min_ts: float = 0.0  # 1970-01-01T00:00:00Z: no negative event times
     max_ts: float = 4_102_444_800.0  # 2100-01-01T00:00:00Z
 
     @classmethod

@@ -58,7 +58,7 @@ class Settings:
     max_string_length: int = 1024  # characters of any string or object key, anywhere in a record
     max_tags: int = 64  # tags of one catalog item
     max_nesting: int = 32  # levels of objects and arrays in a record (the record is level 1)
-    min_event_ts: float = 631_152_000.0  # event times accepted: from 1990-01-01T00:00:00Z ...
+    min_event_ts: float = 0.0  # event times accepted: from 1970-01-01T00:00:00Z ...
     max_event_ts: float = 4_102_444_800.0  # ... to 2100-01-01T00:00:00Z (epoch seconds)
     api_token: str | None = None
     variants: tuple[Variant, ...] = (Variant("learned", 1.0),)

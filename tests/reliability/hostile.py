@@ -35,7 +35,9 @@ __all__ = [
     "valid_items",
 ]
 
-LIMITS = InputLimits()
+#: The suite's limits: the defaults, with event times from 1990 as a deployment would set
+#: them (the default window starts at 1970), so that "far in the past" has room.
+LIMITS = InputLimits(min_ts=631_152_000.0)
 ID_FIELDS = ("event_id", "user_id", "item_id", "rec_id", "session_id")
 KNOWN_FIELDS = (*ID_FIELDS, "type", "ts", "value", "context")
 PERSONAL_FIELDS = ("email", "phone", "name", "ip", "address")

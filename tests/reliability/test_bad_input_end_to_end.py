@@ -265,7 +265,7 @@ class Fixture:
 def fired(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     """One worker, the whole corpus produced in two halves and handled."""
     logs = tmp_path_factory.mktemp("fuzz")
-    settings = isolated_settings(broker.url, "fuzz", logs / "data")
+    settings = isolated_settings(broker.url, "fuzz", logs / "data", min_event_ts=LIMITS.min_ts)
     asyncio.run(create_topics(settings))
     corpus = build_corpus()
     with running_worker(settings, logs) as worker:

@@ -17,6 +17,8 @@ from engine.settings import load_settings
 
 VIEW = {"user_id": "u1", "item_id": "i1", "type": "view", "ts": 1700000000}
 DEFAULT = InputLimits()
+#: A deployment's window from 1990 (the default starts at 1970: no negative times).
+FROM_1990 = InputLimits(min_ts=631_152_000.0)
 
 
 def reject(record: object | bytes, limits: InputLimits = DEFAULT) -> str:
@@ -135,9 +137,15 @@ def test_ids_in_any_script_are_accepted() -> None:
      "2100-01-01T00:00:01Z", "9999-12-31T23:59:59Z"],
 )
 def test_a_time_outside_the_window_is_refused(ts: object) -> None:
-    assert reject({**VIEW, "ts": ts}).startswith("field ts: ")
+    assert reject({**VIEW, "ts": ts}, FROM_1990).startswith("field ts: ")
     assert "outside the accepted event times 1990-01-01T00:00:00Z to 2100-01-01T00:00:00Z" \
-        in reject({**VIEW, "ts": ts})
+        in reject({**VIEW, "ts": ts}, FROM_1990)
+
+
+@pytest.mark.parametrize("ts", [-1, -1e12, "1969-12-31T23:59:59Z"])
+def test_by_default_only_times_before_1970_are_too_early(ts: object) -> None:
+    assert reject({**VIEW, "ts": ts}).startswith("field ts: ")
+    assert decode_event(orjson.dumps({**VIEW, "ts": 0}), DEFAULT).ts == 0.0
 
 
 def test_a_time_beyond_64_bit_integers_is_refused_as_outside_the_window() -> None:
@@ -147,7 +155,7 @@ def test_a_time_beyond_64_bit_integers_is_refused_as_outside_the_window() -> Non
 
 @pytest.mark.parametrize("ts", [631152000, 4102444800, "1990-01-01T00:00:00Z", 1569888000.5])
 def test_the_window_bounds_are_included(ts: object) -> None:
-    assert decode_event(orjson.dumps({**VIEW, "ts": ts}), DEFAULT).user_id == "u1"
+    assert decode_event(orjson.dumps({**VIEW, "ts": ts}), FROM_1990).user_id == "u1"
 
 
 def test_the_window_is_configurable() -> None:
