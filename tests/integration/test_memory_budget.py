@@ -80,6 +80,8 @@ def test_a_flood_of_new_items_keeps_item_rows_and_every_world_within_the_item_bu
         assert stats["item_rows_held"] == ITEM_BUDGET
         assert stats["items_evicted"] >= ITEMS - ITEM_BUDGET
         assert stats["items_with_neighbours"] <= ITEM_BUDGET  # tombstones reached the World
-        newest = worker.get(f"/items/new-item-{ITEMS - 1}/similar")[1]
-        assert newest["weight"] is not None
-        assert worker.get("/items/new-item-0/similar")[1]["weight"] is None
+        # the rows kept are the most recently updated: recent items and their partners
+        known = [n for n in range(ITEMS)
+                 if worker.get(f"/items/new-item-{n}/similar")[1]["weight"] is not None]
+        assert 0 < len(known) <= ITEM_BUDGET
+        assert min(known) >= ITEMS // 2, known
