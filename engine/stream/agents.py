@@ -20,7 +20,7 @@ from faust.types import TP
 from engine.deadletter import dead_letter_record
 from engine.errors import InvalidRecord
 from engine.events import decode_event, decode_item
-from engine.pipeline import handle_event, publish_list, rank_list
+from engine.pipeline import handle_event, publish_list, recommend
 from engine.similarity import ItemRow, apply_increments
 from engine.stream.app import EngineApp, Runtime
 from engine.stream.connection import client_options
@@ -67,9 +67,9 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
             rt.increments.add(outcome.pairs, (message.partition, message.offset))
         if outcome.redelivered and outcome.profile is not None:
             # the list published when it was applied may have died with a worker
-            again = rank_list(outcome.profile, event.user_id, rt.world, rt.config,
+            again = recommend(outcome.profile, event.user_id, rt.world, rt.config,
                               trigger_event_id=event.event_id, now=time.time(),
-                              ranker=rt.ranker).listing
+                              ranker=rt.ranker)
             await rt.send("recommendations", user_key, orjson.dumps(again))
             rt.stats.inc("lists_republished")
         return
