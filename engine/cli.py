@@ -110,18 +110,38 @@ def replay(path: Path, rate: float | None, limit: int | None) -> None:
               help="only these lists, comma-separated (e.g. engine,engine:co_occurrence,item_knn)")
 @click.option("--no-sources", is_flag=True,
               help="leave out each candidate source alone (faster: the variants and baselines)")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
+              help="also draw HR@10 over the stream for every method to this PNG file")
+@click.option("--via-broker", is_flag=True,
+              help="end to end: an embedded broker and a worker, beside the engine in process")
+@click.option("--rate", type=float, default=None,
+              help="with --via-broker: replay at this many events/s instead of in lockstep")
 @_friendly_errors
 def evaluate(path: Path, limit: int | None, json_path: Path | None, methods: str | None,
-             no_sources: bool) -> None:
-    """Replay a dataset test-then-train in-process; report HR@10/20, NDCG@10, MRR, coverage."""
+             no_sources: bool, plot_path: Path | None, via_broker: bool,
+             rate: float | None) -> None:
+    """Replay a dataset test-then-train; report HR@10/20, NDCG@10, MRR, coverage, novelty."""
     from engine.evaluation_run import run_evaluation
 
     only = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    report = run_evaluation(_settings(), path, limit=limit, only=only, sources=not no_sources)
+    if rate is not None and not via_broker:
+        raise click.UsageError("--rate needs --via-broker")
+    if via_broker:
+        from engine.stream.evaluate_broker import evaluate_via_broker
+
+        report = evaluate_via_broker(_settings(), path, limit=limit, only=only, rate=rate)
+    else:
+        report = run_evaluation(_settings(), path, limit=limit, only=only,
+                                sources=not no_sources)
     click.echo(report.markdown())
     if json_path is not None:
         json_path.write_bytes(report.json())
         click.echo(f"\nwritten to {json_path}")
+    if plot_path is not None:
+        from engine.evaluation_plot import plot_hit_rate
+
+        plot_hit_rate(report.dataset, report.results, plot_path)
+        click.echo(f"plot written to {plot_path}")
 
 
 @main.command()
