@@ -35,6 +35,8 @@ def ratios(results: dict[str, Any]) -> None:
         "engine_over_raw": round(rates["engine"] / rates["raw"], 4),
         "engine_over_faust_consume_only": round(rates["engine"] / rates["faust_consume_only"], 4),
         "engine_with_item_side_over_raw": round(rates["engine_with_item_side"] / rates["raw"], 4),
+        "engine_with_item_side_over_faust_consume_only": round(
+            rates["engine_with_item_side"] / rates["faust_consume_only"], 4),
     }
 
 
@@ -43,18 +45,21 @@ def print_report(results: dict[str, Any]) -> None:
     env = results["environment"]
     click.echo(f"\nthroughput: {results['events']:,} events, {results['partitions']} partitions, "
                f"{env['cpus']} CPUs, {env['date']}")
-    click.echo(f"  {'path':<40}{'events/s':>10}{'CPU µs/event':>14}")
+    click.echo(f"  {'path':<40}{'events/s':>10}{'CPU µs/event':>14}{'broker CPU µs/event':>21}")
     labels = {"raw": "(a) raw aiokafka loads/dumps/produce",
               "faust_consume_only": "(b) Faust consume only",
               "engine": "(c) engine worker, clickstream done",
               "engine_with_item_side": "(c') the same, until all counters settle"}
     for name, label in labels.items():
         figures = results["throughput"][name]
+        broker = figures.get("broker_cpu_us_per_event")
         click.echo(f"  {label:<40}{figures['events_per_s']:>10,}"
-                   f"{figures['cpu_us_per_event']:>14,}")
+                   f"{figures['cpu_us_per_event']:>14,}"
+                   + (f"{broker:>21,}" if broker is not None else ""))
     ratios = results["ratios"]
     click.echo(f"  (c)/(a) = {ratios['engine_over_raw']:.3f}   "
-               f"(c)/(b) = {ratios['engine_over_faust_consume_only']:.3f}")
+               f"(c)/(b) = {ratios['engine_over_faust_consume_only']:.3f}   "
+               f"(c')/(b) = {ratios['engine_with_item_side_over_faust_consume_only']:.3f}")
     click.echo("\nlatency: event sent -> its list consumed (ms)")
     click.echo(f"  {'rate/s':>7}{'sent':>7}{'seen':>8}{'p50':>8}{'p95':>8}{'p99':>8}"
                f"{'max':>8}{'computed p50':>13}{'worker CPU':>11}{'settled s':>10}{'RSS MB':>8}")

@@ -49,7 +49,7 @@ def run_bench(settings: Settings, *, events: int = 20000,
         results["throughput"] = throughput = _baselines(bench, events, workdir, timeout)
         with worker_process(bench, workdir / "worker.log") as proc:
             click.echo("(c) engine worker: starting, then consuming the same events ...")
-            throughput.update(engine_throughput(bench, proc, events, timeout))
+            throughput.update(engine_throughput(bench, proc, events, timeout, broker.pid))
             results["worker_rss_mb_after_throughput"] = rss_mb(proc.pid)
             results["latency"] = latency_steps(bench, proc, data, events, rates, latency_seconds)
             results["worker_stats"] = get_json(f"http://127.0.0.1:{bench.web_port}/stats",

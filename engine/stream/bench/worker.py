@@ -79,21 +79,32 @@ def wait_settled(settings: Settings, proc: subprocess.Popen[bytes], limit: float
 
 
 def engine_throughput(settings: Settings, proc: subprocess.Popen[bytes], n: int,
-                      timeout: float) -> dict[str, dict[str, float]]:
-    """(c): ``clickstream`` up to the last event counted; ``with_item_side`` up to idle."""
-    first: tuple[float, int, float] | None = None
+                      timeout: float, broker_pid: int | None = None) -> dict[str, dict[str, float]]:
+    """(c): ``clickstream`` up to the last event counted; ``with_item_side`` up to idle.
+
+    With ``broker_pid``, each also gets the broker's CPU µs per event over the
+    same interval (``broker_cpu_us_per_event``): the cost of the records the
+    worker reads and writes, paid by the broker on the same machine.
+    """
+    def cpu() -> tuple[float, float]:
+        return cpu_seconds(proc.pid), cpu_seconds(broker_pid) if broker_pid else 0.0
+
+    first: tuple[float, int, tuple[float, float]] | None = None
     last = (0.0, 0)
     for now, done in wait_done(settings, proc, n, timeout):
         if first is None and done > 0:
-            first = (now, done, cpu_seconds(proc.pid))
+            first = (now, done, cpu())
         last = (now, done)
-    cpu = cpu_seconds(proc.pid)
+    at_last = cpu()
     if first is None or last[1] == first[1]:
         raise EngineError("the worker finished everything before the first /stats poll: "
                           "use more --events")
     idle = wait_settled(settings, proc, timeout)
+    at_idle = cpu()
     events = last[1] - first[1]
-    return {"engine": rate(events, last[0] - first[0], cpu - first[2]),
-            "engine_with_item_side": rate(events, idle - first[0],
-                                          cpu_seconds(proc.pid) - first[2])}
-
+    figures = {"engine": rate(events, last[0] - first[0], at_last[0] - first[2][0]),
+               "engine_with_item_side": rate(events, idle - first[0], at_idle[0] - first[2][0])}
+    if broker_pid:
+        for name, at in (("engine", at_last), ("engine_with_item_side", at_idle)):
+            figures[name]["broker_cpu_us_per_event"] = round((at[1] - first[2][1]) / events * 1e6)
+    return figures
