@@ -31,11 +31,9 @@ __all__ = ["install"]
 
 log = logging.getLogger(__name__)
 
-#: Row increments are applied in batches: a popular row is written and
-#: published once per batch, not once per interaction.
+#: Row increments are applied in batches (of up to ENGINE_ITEM_BATCH_MS): a popular
+#: row is written and published once per batch, not once per interaction.
 _ROW_BATCH = 1000
-_ROW_BATCH_WAIT = 0.005  # seconds (longer batches write fewer rows but hold up the lists)
-_INCREMENT_FLUSH_EVERY = 0.005  # seconds between sends of the user side's row increments
 
 
 async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
@@ -263,7 +261,8 @@ def install(app: EngineApp, rt: Runtime) -> None:
     @app.agent(rt.topics["item-pairs"], name="item-rows")
     async def item_rows(stream: Any) -> None:
         await rt.world_ready.wait()
-        async for events in stream.take_events(_ROW_BATCH, within=_ROW_BATCH_WAIT):
+        within = rt.settings.item_batch_ms / 1000
+        async for events in stream.take_events(_ROW_BATCH, within=within):
             try:
                 await on_item_pairs_batch(rt, [event.message for event in events])
             except Exception:  # the worker never dies on a record
@@ -273,7 +272,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
     @app.task  # type: ignore[untyped-decorator]
     async def flush_row_increments() -> None:
         while True:
-            await asyncio.sleep(_INCREMENT_FLUSH_EVERY)
+            await asyncio.sleep(rt.settings.item_batch_ms / 1000)
             if len(rt.increments):
                 try:
                     await rt.increments.flush()

@@ -40,7 +40,8 @@ async def raw_ceiling(settings: Settings, source: str, sink: str, n: int,
     """
     consumer = group_less_consumer(settings)
     producer = AIOKafkaProducer(**client_options(settings),
-                                linger_ms=settings.producer_linger_ms)
+                                linger_ms=settings.producer_linger_ms,
+                                max_batch_size=settings.producer_batch_bytes)
     await consumer.start()
     await producer.start()
     try:
