@@ -4,7 +4,7 @@
     → ``orjson.dumps`` → an aiokafka producer (the Python ceiling).
 (b) **Faust consume only**: a minimal Faust app in a child process whose one
     agent only counts (the framework's ceiling), with the engine's transport,
-    so the same fetch wait.
+    so the same fetch wait, and on uvloop as the engine's worker.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ def faust_sink_main(config_path: str | None = None) -> None:
     stops the process.
     """
     import faust
+    import uvloop
 
     from engine.stream.transport import EngineTransport
 
@@ -94,6 +95,8 @@ def faust_sink_main(config_path: str | None = None) -> None:
         def _new_transport(self) -> Any:
             return EngineTransport(self.conf.broker_consumer, self)
 
+    # uvloop, as the engine's worker runs (13-20% less CPU per message in Faust's paths)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = SinkApp(config["app_id"], broker=config["broker"], store="memory://",
                   datadir=config["data_dir"], web_enabled=False, autodiscover=False,
