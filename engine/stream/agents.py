@@ -31,11 +31,13 @@ __all__ = ["install"]
 
 log = logging.getLogger(__name__)
 
-#: Row increments are applied in batches: a popular row is written and
-#: published once per batch, not once per interaction.
+#: Row increments are applied in batches (of up to ENGINE_ITEM_BATCH_MS): a popular
+#: row is written and published once per batch, not once per interaction.
 _ROW_BATCH = 1000
-_ROW_BATCH_WAIT = 0.005  # seconds (longer batches write fewer rows but hold up the lists)
-_INCREMENT_FLUSH_EVERY = 0.005  # seconds between sends of the user side's row increments
+#: Seconds between sends of the user side's row increments. Kept short: after a crash
+#: a profile can resend the increments of its user's last few events only
+#: (engine.pipeline._SENT_PAIRS_KEPT), so few of them may wait in this buffer.
+_INCREMENT_FLUSH_EVERY = 0.005
 
 
 async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
@@ -198,6 +200,20 @@ async def _consume(rt: Runtime, stream: Any, handler: Any,
         rt.stats.latency.observe(time.perf_counter() - started)
 
 
+async def _with_missing(continuity: InputContinuity, messages: list[Any]) -> list[Any]:
+    """``messages`` with the records the consumer skipped before each, read back, in order.
+
+    Row increments are applied once whatever is read twice (rows keep the
+    offsets they applied), but a skipped item-pairs record would be lost.
+    """
+    complete: list[Any] = []
+    for message in messages:
+        complete.extend(await continuity.missing(message.topic, message.partition,
+                                                 message.offset))
+        complete.append(message)
+    return complete
+
+
 def _partition_of(profile: Any) -> int:
     """The input partition a profile's events come from (the last it recorded)."""
     return int(next(reversed(profile.offsets))) if profile.offsets else -1
@@ -263,9 +279,11 @@ def install(app: EngineApp, rt: Runtime) -> None:
     @app.agent(rt.topics["item-pairs"], name="item-rows")
     async def item_rows(stream: Any) -> None:
         await rt.world_ready.wait()
-        async for events in stream.take_events(_ROW_BATCH, within=_ROW_BATCH_WAIT):
+        within = rt.settings.item_batch_ms / 1000
+        async for events in stream.take_events(_ROW_BATCH, within=within):
             try:
-                await on_item_pairs_batch(rt, [event.message for event in events])
+                messages = await _with_missing(continuity, [event.message for event in events])
+                await on_item_pairs_batch(rt, messages)
             except Exception:  # the worker never dies on a record
                 log.exception("applying %s row increment messages failed", len(events))
                 rt.stats.inc("internal_errors")

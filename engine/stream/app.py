@@ -132,6 +132,7 @@ def _faust_options(settings: Settings) -> dict[str, Any]:
         "broker_rebalance_timeout": settings.session_timeout,
         "broker_commit_interval": settings.commit_interval,
         "producer_linger": settings.producer_linger_ms / 1000.0,
+        "producer_max_batch_size": settings.producer_batch_bytes,
         "autodiscover": False,
         "web_in_thread": False,
     }
