@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import OrderedDict, deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -288,11 +288,19 @@ class OnlineMF:
         vector: np.ndarray = self.model.u_latents[user]
         return vector
 
-    def top(self, user: str, n: int, exclude: Collection[str] = ()) -> list[tuple[str, float]]:
+    def top(
+        self,
+        user: str,
+        n: int,
+        exclude: Collection[str] = (),
+        allowed: Callable[[str], bool] | None = None,
+    ) -> list[tuple[str, float]]:
         """The ``n`` kept items with the highest predicted target for the user, best first.
 
         The prediction is River's (global mean + biases + dot product), for
-        every kept item at once; ties go by item id. An unknown user gets [].
+        every kept item at once; ties go by the item's row in the matrix. An
+        unknown user gets []. Items in ``exclude``, or that ``allowed`` refuses,
+        are passed over.
         """
         vector = self._user_vector(user)
         if vector is None or n <= 0 or not self._slots:
@@ -301,15 +309,28 @@ class OnlineMF:
         scores = self._bias[:used] + self._matrix[:used] @ vector
         scores += self.model.global_mean.get() + self.model.u_biases.get(user, 0.0)
         scores[~self._valid[:used]] = -np.inf
-        wanted = min(n + len(exclude), len(self._slots))
-        best = np.argpartition(-scores, wanted - 1)[:wanted] if wanted < used else np.arange(used)
-        ranked = sorted(
-            ((float(scores[row]), self._row_items[row]) for row in best if self._valid[row]),
-            key=lambda si: (-si[0], si[1] or ""),
-        )
-        found = [(item, score) for score, item in ranked if item is not None
-                 and item not in exclude]
-        return found[:n]
+        wanted = 2 * n + len(exclude)  # room for what is passed over; else all are sorted
+        if wanted < used:
+            head = np.argpartition(-scores, wanted - 1)[:wanted]
+            rows = head[np.argsort(-scores[head], kind="stable")]
+        else:
+            rows = np.argsort(-scores, kind="stable")
+        found = self._pick(rows, scores, n, exclude, allowed)
+        if len(found) < n and wanted < used:  # many passed over: look at every item
+            found = self._pick(np.argsort(-scores, kind="stable"), scores, n, exclude, allowed)
+        return found
+
+    def _pick(self, rows: np.ndarray, scores: np.ndarray, n: int, exclude: Collection[str],
+              allowed: Callable[[str], bool] | None) -> list[tuple[str, float]]:
+        found: list[tuple[str, float]] = []
+        for row in rows.tolist():
+            item = self._row_items[row]
+            if item is None or item in exclude or (allowed is not None and not allowed(item)):
+                continue
+            found.append((item, float(scores[row])))
+            if len(found) == n:
+                break
+        return found
 
     def closest(self, items: Sequence[str], seeds: Sequence[str]) -> list[str | None]:
         """For each item, the seed whose factors agree most with its own (dot product > 0).
@@ -354,6 +375,7 @@ class OnlineMF:
             "factors": self.config.factors,
             "learnt": self.learnt,
             "mean": [model.global_mean.n, model.global_mean.get()],
+            "recent": list(self._recent),
             "users": [[user, float(model.u_biases.get(user, 0.0)),
                        [float(x) for x in model.u_latents[user]], self._rated.get(user, [])]
                       for user in self._users],
@@ -392,9 +414,14 @@ class OnlineMF:
             model.i_latents[str(item)] = _vector(vector, factors)
             mf._matrix[slot] = model.i_latents[str(item)]
             mf._bias[slot] = float(bias)
+        mf._recent.extend(str(item) for item in state.get("recent", ()))
         mf.learnt = int(state["learnt"])
         mf._evict()  # the bounds may be smaller now
         return mf
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state`, in place (ValueError for another format or size)."""
+        self.__dict__.update(OnlineMF.restore(state, self.config).__dict__)
 
     def summary(self) -> dict[str, Any]:
         """What ``/stats`` shows of the model."""
@@ -428,8 +455,7 @@ def matrix_factorisation(
     if profile is None or not mf.knows_user(profile.user_id):
         return []
     exclude = {*profile.purchased, *(entry[0] for entry in profile.recent[:1])}
-    found = [(item, score) for item, score in mf.top(profile.user_id, 2 * limit, exclude)
-             if world.is_recommendable(item)][:limit]
+    found = mf.top(profile.user_id, limit, exclude, world.is_recommendable)
     if not found or found[0][1] <= 0:
         return []
     rated = mf.rated_highly(profile.user_id)
