@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 RANKER = "learned-ranker"
 MF = "matrix_factorisation"
 _POLL = 1.0  # seconds between two looks at how much the models learnt
+_LOAD_TIMEOUT = 60.0  # seconds a start waits for the checkpoints before the models start afresh
 
 
 def learnt(rt: Runtime) -> int:
@@ -100,7 +101,8 @@ def install(app: EngineApp, rt: Runtime) -> None:
     async def checkpoint_models() -> None:
         try:
             if _models(rt):
-                for name in await load_checkpoints(rt, connection):
+                loaded = await asyncio.wait_for(load_checkpoints(rt, connection), _LOAD_TIMEOUT)
+                for name in loaded:
                     log.info("%s continues from its checkpoint", name)
                     rt.stats.inc("checkpoints_loaded")
         except asyncio.CancelledError:
