@@ -62,7 +62,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     stored_id = rt.pseudonym(event.user_id)  # the raw id is never stored
     outcome = handle_event(rt.profiles.get(stored_id), replace(event, user_id=stored_id),
                            rt.world, rt.config, (message.partition, message.offset),
-                           ranker=rt.ranker)
+                           ranker=rt.ranker, mf=rt.mf)
     if outcome.status == "duplicate":
         rt.stats.inc("duplicates_skipped")
         if outcome.redelivered and outcome.pairs is not None:  # item rows skip what they have
@@ -71,7 +71,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
             # the list published when it was applied may have died with a worker
             again = recommend(outcome.profile, event.user_id, rt.world, rt.config,
                               trigger_event_id=event.event_id, now=time.time(),
-                              ranker=rt.ranker)
+                              ranker=rt.ranker, mf=rt.mf)
             await rt.send("recommendations", user_key, orjson.dumps(again))
             rt.stats.inc("lists_republished")
         return
@@ -88,7 +88,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     if outcome.publish and profile is not None:  # the profile remembers the list it publishes
         profile, listing = publish_list(profile, event.user_id, rt.world, rt.config,
                                         trigger_event_id=event.event_id, now=time.time(),
-                                        ranker=rt.ranker)
+                                        ranker=rt.ranker, mf=rt.mf)
     await rt.store(rt.profiles, stored_id, profile, message.partition)
     rt.stats.inc("events_processed")
     rt.users.touch(stored_id, message.partition)
@@ -183,6 +183,7 @@ async def _handle(rt: Runtime, handler: Any, message: Any) -> None:
 async def _consume(rt: Runtime, stream: Any, handler: Any,
                    continuity: InputContinuity | None = None) -> None:
     await rt.world_ready.wait()
+    await rt.models_ready.wait()  # the learnt models continue from their checkpoints
     started_at: set[tuple[str, int]] = set()
     async for event in stream.events():
         started = time.perf_counter()

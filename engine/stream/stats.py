@@ -33,6 +33,8 @@ _COUNTERS = {
     "internal_errors": "records whose processing raised (dead-lettered)",
     "delivery_failures": "records the producer could not deliver",
     "input_records_recovered": "input records the consumer skipped, read back and processed",
+    "checkpoints_written": "model checkpoints written (one per model each time)",
+    "checkpoints_loaded": "models continued from a checkpoint at start-up",
 }
 
 #: Online metrics per variant and strategy: name -> help.
