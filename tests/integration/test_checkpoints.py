@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,22 @@ def _models(stats: dict[str, Any]) -> tuple[int, int]:
             int(models["matrix_factorisation"]["examples"]))
 
 
+class _QuietModels:
+    """True once two looks 2.5 s apart see the same examples and checkpoints written."""
+
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker
+        self.last: tuple[Any, ...] | None = None
+
+    def settled(self) -> bool:
+        stats = self.worker.stats()
+        now = (*_models(stats), stats["checkpoints_written"], stats["events_processed"])
+        same, self.last = now == self.last, now
+        if not same:
+            time.sleep(2.5)
+        return same
+
+
 def test_a_restarted_worker_continues_its_models_from_the_checkpoint(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
@@ -46,6 +63,9 @@ def test_a_restarted_worker_continues_its_models_from_the_checkpoint(
         wait_for(lambda: worker.stats()["events_processed"] >= EVENTS - 10, 120,
                  "the events processed")
         wait_for(lambda: worker.stats()["checkpoints_written"] >= 4, 30, "checkpoints written")
+        # quiet: nothing learnt and nothing written for longer than the checkpoint poll
+        quiet = _QuietModels(worker)
+        wait_for(quiet.settled, 120, "the models to stop learning")
         ranker_before, mf_before = _models(worker.stats())
         assert ranker_before > 0 and mf_before > EVENTS
         worker.proc.send_signal(signal.SIGTERM)
