@@ -39,11 +39,13 @@ from engine.features import FEATURES, candidate_features
 from engine.feedback import Reaction, react, remember, served_record
 from engine.limits import InputLimits
 from engine.profiles import (
+    Erasure,
     ItemFacts,
     PairUpdate,
     Profile,
     ProfileLimits,
     apply_event,
+    erasure,
     event_weight,
     pair_update_from_dict,
     pair_update_to_dict,
@@ -109,6 +111,7 @@ class EngineConfig:
                 similarity=settings.similarity,
                 alpha=settings.similarity_alpha,
                 pair_half_life=settings.pair_half_life,
+                engagers=settings.item_engagers,
             ),
             top_n=settings.top_n,
             neighbours=settings.neighbours,
@@ -161,6 +164,7 @@ class EventOutcome:
     redelivered: bool = False
     reaction: Reaction | None = None  # the event judged against the list in force
     learned: int = 0  # examples the ranker learnt from it
+    erased: Erasure | None = None  # forgotten: the item rows that must forget the user
 
 
 #: Item evidence of a user's latest events kept to be sent again on redelivery. Only
@@ -201,7 +205,8 @@ def handle_event(
     from it.
     """
     if event.type == "forget_user":
-        return EventOutcome(None, "forgotten", publish=profile is not None)
+        return EventOutcome(None, "forgotten", publish=profile is not None,
+                            erased=erasure(profile, event.ts) if profile is not None else None)
     if profile is not None and _is_redelivery(profile, position):
         return EventOutcome(profile, "duplicate", _sent_pairs(profile, position),
                             redelivered=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.events import CatalogItem, Event
 from engine.pipeline import EngineConfig, handle_event, new_ranker, publish_list, recommend
-from engine.profiles import Profile
+from engine.profiles import Erasure, PairUpdate, Profile
 from engine.settings import Variant
 from engine.similarity import ItemRow, apply_increment, row_increments
 from engine.world import World
@@ -55,22 +55,28 @@ class Simulation:
             return False
         if outcome.profile is None:
             self.profiles.pop(event.user_id, None)
+            if outcome.erased is not None:
+                self._apply_rows(outcome.erased)
             return outcome.publish
         self.profiles[event.user_id] = outcome.profile
         if outcome.pairs is not None:
-            for item_id, increment in row_increments(outcome.pairs).items():
-                self._offset += 1
-                row, _ = apply_increment(self.rows.get(item_id), item_id, increment,
-                                         self._offset, self.config.row_limits)
-                self.rows[item_id] = row
-                self.world.apply_summary(row.summary(
-                    self.world.weights, self.config.neighbours, self.config.row_limits,
-                    self.world.weight_times))
+            self._apply_rows(outcome.pairs)
         if outcome.publish:  # as a worker does: the list goes out, the profile remembers it
             self.profiles[event.user_id], _ = publish_list(
                 outcome.profile, event.user_id, self.world, self.config,
                 trigger_event_id=event.event_id, now=event.ts, ranker=self.ranker)
         return outcome.publish
+
+    def _apply_rows(self, update: PairUpdate | Erasure) -> None:
+        """The item side at once: each touched row updated and its summary in the world."""
+        for item_id, increment in row_increments(update).items():
+            self._offset += 1
+            row, _ = apply_increment(self.rows.get(item_id), item_id, increment,
+                                     self._offset, self.config.row_limits)
+            self.rows[item_id] = row
+            self.world.apply_summary(row.summary(
+                self.world.weights, self.config.neighbours, self.config.row_limits,
+                self.world.weight_times))
 
     def recommend(
         self,
