@@ -157,13 +157,14 @@ liked it')]
     if not shared:
         return []
     engaged = world.engaged_items
-    similar = heapq.nsmallest(_SIMILAR_USERS, (
-        (-common / math.sqrt(norm * max(len(engaged(user)), 1)), user)
-        for user, common in shared.items()
-    ))
+    ranked = [(-common / math.sqrt(max(len(engaged(user)), 1)), user)
+              for user, common in shared.items()]  # cosine times this user's length
+    similar = (heapq.nsmallest(_SIMILAR_USERS, ranked) if len(ranked) > _SIMILAR_USERS
+               else sorted(ranked))
+    length = math.sqrt(norm)
     known = {*mine, *profile.purchased}
     contributions = (
-        (item, -negative, "users with similar taste liked it")
+        (item, -negative / length, "users with similar taste liked it")
         for negative, user in similar
         for item in engaged(user)
         if item not in known
