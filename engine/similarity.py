@@ -229,8 +229,12 @@ def apply_increments(
     An increment with a ``source`` at or below the last one applied from that
     input partition was applied already (sent again after a crash) and is
     skipped: increments from one input partition reach a row in input order.
-    Returns whether anything was applied.
+    Erasures of engagers for a row that does not exist (evicted) are not
+    applied: nothing to forget, and no empty row made. Returns whether
+    anything was applied.
     """
+    if row is None and all(_erasure_only(increment) for increment in increments):
+        return ItemRow(item_id), False
     row = row or ItemRow(item_id)
     if offset <= row.applied_offset:
         return row, False
@@ -252,6 +256,11 @@ def apply_increments(
     if len(row.engagers) > limits.engagers:
         row.engagers = dict(_newest_first(row.engagers)[: limits.engagers])
     return row, True
+
+
+def _erasure_only(increment: RowIncrement) -> bool:
+    return not (increment.gain or increment.pairs or increment.bought or increment.next
+                or increment.engager)
 
 
 def _evidence_scale(row: ItemRow, ts: float, half_life: float) -> float:
@@ -285,8 +294,8 @@ def _add(row: ItemRow, increment: RowIncrement, limits: RowLimits) -> None:
     if increment.engager and limits.engagers > 0:
         row.engagers[increment.engager] = max(increment.ts,
                                               row.engagers.get(increment.engager, increment.ts))
-    if not (increment.gain or increment.pairs or increment.bought or increment.next):
-        return  # an erasure: the weights and their reference time stay as they are
+    if _erasure_only(increment):
+        return  # the weights and their reference time stay as they are
     scale = _evidence_scale(row, increment.ts, limits.pair_half_life)
     if increment.gain > 0:
         row.weight += increment.gain * scale

@@ -125,6 +125,8 @@ def test_engager_increments_sent_again_are_applied_once() -> None:
     row, applied = apply_increments(row, "a", [replace(erase, source=(0, 6))], 3, limits)
     assert applied and row.engagers == {}
     assert (row.weight, row.pair_ts) == (1.0, 5.0), "an erasure changes nothing else"
+    _, applied = apply_increments(None, "gone", [replace(erase, source=None)], 4, limits)
+    assert not applied, "no row is made to forget a user it never had (an evicted row)"
 
 
 def test_the_interaction_that_pushes_an_item_out_tells_its_row_to_forget_the_user() -> None:
