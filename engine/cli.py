@@ -110,18 +110,38 @@ def replay(path: Path, rate: float | None, limit: int | None) -> None:
               help="only these lists, comma-separated (e.g. engine,engine:co_occurrence,item_knn)")
 @click.option("--no-sources", is_flag=True,
               help="leave out each candidate source alone (faster: the variants and baselines)")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
+              help="also draw HR@10 over the stream for every method to this PNG file")
+@click.option("--via-broker", is_flag=True,
+              help="end to end: an embedded broker and a worker, beside the engine in process")
+@click.option("--rate", type=float, default=None,
+              help="with --via-broker: replay at this many events/s instead of in lockstep")
 @_friendly_errors
 def evaluate(path: Path, limit: int | None, json_path: Path | None, methods: str | None,
-             no_sources: bool) -> None:
-    """Replay a dataset test-then-train in-process; report HR@10/20, NDCG@10, MRR, coverage."""
+             no_sources: bool, plot_path: Path | None, via_broker: bool,
+             rate: float | None) -> None:
+    """Replay a dataset test-then-train; report HR@10/20, NDCG@10, MRR, coverage, novelty."""
     from engine.evaluation_run import run_evaluation
 
     only = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    report = run_evaluation(_settings(), path, limit=limit, only=only, sources=not no_sources)
+    if rate is not None and not via_broker:
+        raise click.UsageError("--rate needs --via-broker")
+    if via_broker:
+        from engine.stream.evaluate_broker import evaluate_via_broker
+
+        report = evaluate_via_broker(_settings(), path, limit=limit, only=only, rate=rate)
+    else:
+        report = run_evaluation(_settings(), path, limit=limit, only=only,
+                                sources=not no_sources)
     click.echo(report.markdown())
     if json_path is not None:
         json_path.write_bytes(report.json())
         click.echo(f"\nwritten to {json_path}")
+    if plot_path is not None:
+        from engine.evaluation_plot import plot_hit_rate
+
+        plot_hit_rate(report.dataset, report.results, plot_path)
+        click.echo(f"plot written to {plot_path}")
 
 
 @main.command()
@@ -131,12 +151,55 @@ def evaluate(path: Path, limit: int | None, json_path: Path | None, methods: str
 @click.option("--seconds", default=10.0, show_default=True, help="length of a latency step")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="also write the figures as JSON here")
+@click.option("--memory", "memory_at", default=None, metavar="N,N,...",
+              help="instead: the engine's memory and state after these numbers of events of a "
+                   "steady population (in process; e.g. 100000,300000,1000000)")
+@click.option("--copies", default=10, show_default=True,
+              help="with --memory: copies of the sample's users in the population")
 @_friendly_errors
-def bench(events: int, rates: tuple[int, ...], seconds: float, out: Path | None) -> None:
+def bench(events: int, rates: tuple[int, ...], seconds: float, out: Path | None,
+          memory_at: str | None, copies: int) -> None:
     """Throughput against raw aiokafka and Faust ceilings, latency at fixed rates, memory."""
+    if memory_at is not None:
+        _memory_bench(memory_at, copies, out)
+        return
     from engine.stream.bench import run_bench
 
     run_bench(_settings(), events=events, rates=rates, latency_seconds=seconds, out=out)
+
+
+def _memory_bench(memory_at: str, copies: int, out: Path | None) -> None:
+    import orjson
+    from tqdm import tqdm
+
+    from engine.memory_growth import memory_report
+    from engine.pipeline import EngineConfig
+    from engine.stream.demo import SAMPLE
+
+    try:
+        checkpoints = sorted({int(n) for n in memory_at.split(",") if n.strip()})
+    except ValueError:
+        raise click.BadParameter(f"not a list of numbers: {memory_at!r}",
+                                 param_hint="--memory") from None
+    if not checkpoints or checkpoints[0] <= 0:
+        raise click.BadParameter("give positive numbers of events", param_hint="--memory")
+    config = EngineConfig.from_settings(_settings())
+    with tqdm(total=checkpoints[-1], unit="ev", disable=None, desc="memory") as bar:
+        rows = memory_report(config, SAMPLE, checkpoints, copies=copies, progress=bar)
+    columns = ("events", "rss_mb", "profiles", "bytes_per_profile", "item_rows",
+               "bytes_per_row", "world_items", "ranker_examples")
+    click.echo("| " + " | ".join(columns) + " |")
+    click.echo("|---" * len(columns) + "|")
+    for row in rows:
+        click.echo("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    if len(rows) >= 2:
+        growth = rows[-1]["rss_mb"] / rows[-2]["rss_mb"] if rows[-2]["rss_mb"] else None
+        if growth is not None:
+            click.echo(f"RSS {rows[-1]['events']:,} / {rows[-2]['events']:,} events: "
+                       f"{growth:.3f}x")
+    if out is not None:
+        out.write_bytes(orjson.dumps({"sample": SAMPLE.name, "copies": copies, "rows": rows},
+                                     option=orjson.OPT_INDENT_2))
 
 
 @main.command()

@@ -27,9 +27,19 @@ from engine.events import Event
 from engine.pipeline import EngineConfig
 from engine.simulation import Simulation
 
-__all__ = ["EngineMethods", "ItemKNN", "Method", "Popularity", "RecentPopularity", "evaluate"]
+__all__ = [
+    "CUTOFF",
+    "EngineMethods",
+    "ItemKNN",
+    "Method",
+    "Popularity",
+    "RecentPopularity",
+    "RecordedLists",
+    "evaluate",
+]
 
 CUTOFF = 20
+SEGMENTS = 20  # parts of the stream HR@10 is also reported for (its course over the stream)
 
 
 class Method(Protocol):
@@ -52,9 +62,11 @@ class _Score:
     shown: set[str] = field(default_factory=set)
     novelty: float = 0.0
     shown_count: int = 0
+    marks: bytearray = field(default_factory=bytearray)  # 1 per event whose item was in the top 10
 
     def add(self, items: list[str], target: str, popularity: Counter[str], total: int) -> None:
         self.events += 1
+        self.marks.append(target in items[:10])
         if target in items[:CUTOFF]:
             rank = items.index(target) + 1
             self.hits20 += 1
@@ -77,25 +89,51 @@ class _Score:
             "mrr@20": round(self.rr / n, 4),
             "coverage": round(len(self.shown) / max(catalog_size, 1), 4),
             "novelty": round(self.novelty / max(self.shown_count, 1), 3),
+            "hr@10_over_stream": _segments(self.marks, SEGMENTS),
         }
 
 
+def _segments(marks: bytearray, segments: int) -> list[float]:
+    """HR@10 in each of ``segments`` consecutive, equal parts of the scored events.
+
+    >>> _segments(bytearray([1, 1, 0, 0, 0, 1]), 3)
+    [1.0, 0.0, 0.5]
+    """
+    size = max(1, math.ceil(len(marks) / segments))
+    return [round(sum(marks[i:i + size]) / len(marks[i:i + size]), 4)
+            for i in range(0, len(marks), size)]
+
+
 def evaluate(
-    stream: Iterable[Event], methods: list[Method], progress: Any = None
+    stream: Iterable[Event], methods: list[Method], progress: Any = None,
+    *, cold_start: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """Replay ``stream`` test-then-train through every method; a report per list name."""
+    """Replay ``stream`` test-then-train through every method; a report per list name.
+
+    ``cold_start=False`` scores only the events of users seen before (every
+    method then has a list in force for them): for methods whose cold-start
+    lists cannot be asked for at the moment of the event, such as lists
+    recorded from a broker.
+    """
     in_force: dict[str, dict[str, list[str]]] = defaultdict(dict)
     scores: dict[str, _Score] = {name: _Score() for m in methods for name in m.names}
     popularity: Counter[str] = Counter()
+    seen: set[str] = set()
     total = 0
     for event in stream:
-        if event.item_id is not None and event.type != "forget_user":
+        scored = cold_start or event.user_id in seen
+        if event.type == "forget_user":
+            seen.discard(event.user_id)
+        else:
+            seen.add(event.user_id)
+        if scored and event.item_id is not None and event.type != "forget_user":
             for method in methods:
                 current = in_force[method.names[0]]
                 lists = ({name: in_force[name][event.user_id] for name in method.names}
                          if event.user_id in current else method.lists(event.user_id, event.ts))
                 for name, items in lists.items():
                     scores[name].add(items, event.item_id, popularity, total)
+        if event.item_id is not None and event.type != "forget_user":
             popularity[event.item_id] += 1
             total += 1
         for method in methods:
@@ -142,6 +180,37 @@ class EngineMethods:
                 user_id, now=now, n=CUTOFF, **overrides)["items"]]
             for name, overrides in self.variants.items()
         }
+
+
+class RecordedLists:
+    """Lists made elsewhere (read from a broker, say), by the id of the event that triggered them.
+
+    After an event, the user's list in force is the one that event triggered;
+    an event that triggered none (a duplicate) leaves the previous one in force.
+
+    >>> recorded = RecordedLists("r", {"e1": ["a", "b"]})
+    >>> recorded.learn(Event("e1", "u1", "x", "view", 1.0))
+    >>> recorded.learn(Event("e9", "u1", "y", "view", 2.0))
+    >>> recorded.lists("u1", 2.0), recorded.lists("u2", 2.0)
+    ({'r': ['a', 'b']}, {'r': []})
+    """
+
+    def __init__(self, name: str, by_trigger: Mapping[str, list[str]]) -> None:
+        self.names: tuple[str, ...] = (name,)
+        self.by_trigger = by_trigger
+        self.last: dict[str, str] = {}
+        self.used: set[str] = set()
+
+    def learn(self, event: Event) -> None:
+        if event.type == "forget_user":
+            self.last.pop(event.user_id, None)
+        elif event.event_id in self.by_trigger and event.event_id not in self.used:
+            self.used.add(event.event_id)  # a repeated id triggered nothing the second time
+            self.last[event.user_id] = event.event_id
+
+    def lists(self, user_id: str, now: float) -> dict[str, list[str]]:
+        trigger = self.last.get(user_id)
+        return {self.names[0]: self.by_trigger[trigger] if trigger is not None else []}
 
 
 class _CachedTop:

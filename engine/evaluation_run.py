@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from engine.events import Event, decode_event, decode_item
 from engine.pipeline import EngineConfig
 from engine.settings import Settings
 
-__all__ = ["EvaluationReport", "method_names", "run_evaluation"]
+__all__ = ["EvaluationReport", "baselines", "method_names", "run_evaluation"]
 
 _COLUMNS = ("hr@10", "hr@20", "ndcg@10", "mrr@20", "coverage", "novelty", "events")
 
@@ -27,9 +27,12 @@ _COLUMNS = ("hr@10", "hr@20", "ndcg@10", "mrr@20", "coverage", "novelty", "event
 class EvaluationReport:
     dataset: str
     results: dict[str, dict[str, Any]]
+    notes: dict[str, Any] = field(default_factory=dict)  # how the lists were made
 
     def markdown(self) -> str:
-        lines = [f"dataset: {self.dataset}", "",
+        lines = [f"dataset: {self.dataset}"]
+        lines += [f"{name.replace('_', ' ')}: {value}" for name, value in self.notes.items()]
+        lines += ["",
                  "| method | " + " | ".join(_COLUMNS) + " |",
                  "|---" * (len(_COLUMNS) + 1) + "|"]
         for name, row in sorted(self.results.items(), key=lambda kv: -kv[1]["hr@10"]):
@@ -37,7 +40,7 @@ class EvaluationReport:
         return "\n".join(lines)
 
     def json(self) -> bytes:
-        return orjson.dumps({"dataset": self.dataset, "results": self.results},
+        return orjson.dumps({"dataset": self.dataset, **self.notes, "results": self.results},
                             option=orjson.OPT_INDENT_2)
 
 
@@ -46,6 +49,12 @@ def method_names() -> list[str]:
     return ["engine", "engine:learned", "engine:ranker",
             *(f"engine:{source}" for source in SOURCES),
             "popularity", "recent_popularity", "item_knn"]
+
+
+def baselines(only: Sequence[str] | None = None) -> list[Method]:
+    """The baselines, fresh, or those of them named in ``only``."""
+    return [baseline for baseline in (Popularity(), RecentPopularity(), ItemKNN())
+            if only is None or baseline.names[0] in only]
 
 
 def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None,
@@ -63,8 +72,7 @@ def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None,
     limits = config.input_limits
     engine = EngineMethods(config, sources=sources, only=only)
     methods: list[Method] = [engine] if engine.names else []
-    methods += [baseline for baseline in (Popularity(), RecentPopularity(), ItemKNN())
-                if only is None or baseline.names[0] in only]
+    methods += baselines(only)
 
     def events() -> Iterator[Event]:
         for record in read_records(path, limit=limit):

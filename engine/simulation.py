@@ -2,7 +2,13 @@
 
 Used by ``engine evaluate`` (test-then-train) and by tests. The item side is
 applied at once instead of through the item-pairs topic, so lists can be a
-little fresher than a distributed worker's.
+little fresher than a distributed worker's. With ``worker_order=True`` the
+simulation keeps a worker's order instead: the list is ranked before the
+event's item evidence reaches the world, and the rows an event touches are
+summarised against the world as it was before any of them (a worker's
+item-rows agent publishes a batch's summaries before it reads them back).
+That is the order ``engine evaluate --via-broker`` reproduces through a
+broker, list for list.
 
 >>> from engine.events import Event
 >>> sim = Simulation(EngineConfig())
@@ -33,8 +39,12 @@ __all__ = ["Simulation"]
 class Simulation:
     """Profiles, item rows and the world of one engine, kept in dicts."""
 
-    def __init__(self, config: EngineConfig, trending_half_life: float | None = None) -> None:
+    def __init__(self, config: EngineConfig, trending_half_life: float | None = None,
+                 *, worker_order: bool = False) -> None:
         self.config = config
+        self.worker_order = worker_order
+        self.published: dict[str, list[str]] = {}  # user -> item ids of the last list published
+        self.summaries = 0  # row summaries published so far (one per row an event touched)
         self.profiles: dict[str, Profile] = {}
         self.rows: dict[str, ItemRow] = {}
         self.world = World(trending_half_life or config.row_limits.half_life)
@@ -55,28 +65,42 @@ class Simulation:
             return False
         if outcome.profile is None:
             self.profiles.pop(event.user_id, None)
+            self.published.pop(event.user_id, None)
             if outcome.erased is not None:
-                self._apply_rows(outcome.erased)
+                self._apply_item_side(outcome.erased)
             return outcome.publish
         self.profiles[event.user_id] = outcome.profile
-        if outcome.pairs is not None:
-            self._apply_rows(outcome.pairs)
+        if not self.worker_order:
+            self._apply_item_side(outcome.pairs)
         if outcome.publish:  # as a worker does: the list goes out, the profile remembers it
-            self.profiles[event.user_id], _ = publish_list(
+            self.profiles[event.user_id], listing = publish_list(
                 outcome.profile, event.user_id, self.world, self.config,
                 trigger_event_id=event.event_id, now=event.ts, ranker=self.ranker)
+            self.published[event.user_id] = [item["item_id"] for item in listing["items"]]
+        if self.worker_order:
+            self._apply_item_side(outcome.pairs)
         return outcome.publish
 
-    def _apply_rows(self, update: PairUpdate | Erasure) -> None:
-        """The item side at once: each touched row updated and its summary in the world."""
-        for item_id, increment in row_increments(update).items():
+    def _apply_item_side(self, update: PairUpdate | Erasure | None) -> None:
+        """The item side of an event (its evidence, or a user's erasure), rows and summaries."""
+        if update is None:
+            return
+        summaries = []
+        increments = row_increments(update)
+        for item_id, increment in increments.items():
             self._offset += 1
             row, _ = apply_increment(self.rows.get(item_id), item_id, increment,
                                      self._offset, self.config.row_limits)
             self.rows[item_id] = row
-            self.world.apply_summary(row.summary(
-                self.world.weights, self.config.neighbours, self.config.row_limits,
-                self.world.weight_times))
+            summary = row.summary(self.world.weights, self.config.neighbours,
+                                  self.config.row_limits, self.world.weight_times)
+            if self.worker_order:
+                summaries.append(summary)
+            else:
+                self.world.apply_summary(summary)
+        for summary in summaries:
+            self.world.apply_summary(summary)
+        self.summaries += len(increments)
 
     def recommend(
         self,

@@ -34,15 +34,17 @@ def _apply(rt: Runtime, role: str, record: ConsumerRecord[bytes, bytes]) -> None
         if value is None:
             if key is not None:
                 rt.world.remove_item(key.decode("utf-8", "replace"))
+                rt.stats.inc("catalog_records_read")
             return
         try:
             rt.world.set_item(decode_item(value, rt.config.input_limits))
-            rt.stats.inc("catalog_items")
+            rt.stats.inc("catalog_records_read")
         except InvalidRecord:
             pass  # dead-lettered once by the catalog agent that owns the partition
         return
     if value is not None:
         rt.world.apply_summary(orjson.loads(value))
+        rt.stats.inc("summaries_read")
     elif key is not None:  # the owner evicted the row (ENGINE_MAX_ITEMS)
         rt.world.forget_evidence(key.decode("utf-8", "replace"))
 
