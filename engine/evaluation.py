@@ -22,19 +22,22 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.candidates import SOURCES
 from engine.events import Event
-from engine.pipeline import EngineConfig
+from engine.mf import SOURCE as MF_SOURCE
+from engine.mf import MFConfig, OnlineMF
+from engine.pipeline import SOURCE_NAMES, EngineConfig
 from engine.simulation import Simulation
 
 __all__ = [
     "CUTOFF",
     "EngineMethods",
     "ItemKNN",
+    "MatrixFactorisation",
     "Method",
     "Popularity",
     "RecentPopularity",
     "RecordedLists",
+    "SequentialRules",
     "evaluate",
 ]
 
@@ -158,7 +161,8 @@ class EngineMethods:
 
     def __init__(self, config: EngineConfig, *, sources: bool = True,
                  only: Collection[str] | None = None) -> None:
-        self.sim = Simulation(config)
+        wanted = set(only) if only is not None else {f"engine:{MF_SOURCE}"} if sources else set()
+        self.sim = Simulation(config, mf=f"engine:{MF_SOURCE}" in wanted or None)
         self.variants: dict[str, dict[str, Any]] = {
             "engine": {"variant": "heuristic"},
             "engine:learned": {"variant": "learned"},
@@ -166,7 +170,7 @@ class EngineMethods:
         }
         if sources:
             self.variants.update({f"engine:{source}": {"weights": {source: 1.0}}
-                                  for source in SOURCES})
+                                  for source in SOURCE_NAMES})
         if only is not None:
             self.variants = {name: v for name, v in self.variants.items() if name in only}
         self.names = tuple(self.variants)
@@ -216,14 +220,15 @@ class RecordedLists:
 class _CachedTop:
     """Top items by a score, recomputed every ``every`` updates (a full sort per event is slow)."""
 
-    def __init__(self, every: int = 50) -> None:
+    def __init__(self, every: int = 50, size: int = 2 * CUTOFF) -> None:
         self.every = every
+        self.size = size
         self.updates = 0
         self.cached: list[str] = []
 
     def top(self, scores: Mapping[str, float]) -> list[str]:
         if self.updates % self.every == 0 or not self.cached:
-            self.cached = [k for k, _ in heapq.nlargest(CUTOFF * 2, scores.items(),
+            self.cached = [k for k, _ in heapq.nlargest(self.size, scores.items(),
                                                         key=lambda kv: (kv[1], kv[0]))]
         return self.cached
 
@@ -308,3 +313,89 @@ class ItemKNN:
             key=lambda sj: (-sj[0], sj[1]),
         )
         return {self.names[0]: [j for _, j in scored[:CUTOFF]]}
+
+
+class SequentialRules:
+    """Baseline: sequential rules (Ludewig & Jannach, 2018), recommending by the last item.
+
+    Within a session (a user's events with less than ``session_gap`` seconds of
+    event time between them), each item adds the rule ``a -> b`` from every
+    item ``a`` up to ``steps`` positions before it, weighted ``1 / steps
+    between them``; the list is the rules of the user's last item, strongest
+    first (before a user's first event: popularity).
+
+    >>> rules = SequentialRules()
+    >>> for n, item in enumerate("abcab"):
+    ...     rules.learn(Event(f"e{n}", "u1", item, "view", float(n)))
+    >>> dict(rules.rules["a"]), rules.lists("u1", 5.0)["sequential_rules"]
+    ({'b': 2.25, 'c': 0.5}, ['c', 'a'])
+    """
+
+    names: tuple[str, ...] = ("sequential_rules",)
+
+    def __init__(self, steps: int = 10, session_gap: float = 1800.0) -> None:
+        self.steps = steps
+        self.session_gap = session_gap
+        self.rules: dict[str, dict[str, float]] = defaultdict(dict)
+        self.sessions: dict[str, tuple[float, list[str]]] = {}  # user -> (last ts, items)
+        self.fallback = Popularity()
+
+    def learn(self, event: Event) -> None:
+        self.fallback.learn(event)
+        item = event.item_id
+        if item is None:
+            self.sessions.pop(event.user_id, None)  # forget_user
+            return
+        last_ts, items = self.sessions.get(event.user_id, (event.ts, []))
+        if event.ts - last_ts > self.session_gap:
+            items = []
+        for gap, earlier in enumerate(reversed(items[-self.steps:]), start=1):
+            if earlier != item:
+                row = self.rules[earlier]
+                row[item] = row.get(item, 0.0) + 1.0 / gap
+        items.append(item)
+        self.sessions[event.user_id] = (event.ts, items[-self.steps:])
+
+    def lists(self, user_id: str, now: float) -> dict[str, list[str]]:
+        session = self.sessions.get(user_id)
+        if session is None:
+            return {self.names[0]: self.fallback.lists(user_id, now)["popularity"]}
+        row = self.rules.get(session[1][-1], {})
+        best = heapq.nsmallest(CUTOFF, row.items(), key=lambda kv: (-kv[1], kv[0]))
+        return {self.names[0]: [item for item, _ in best]}
+
+
+class MatrixFactorisation:
+    """Baseline: River's BiasedMF alone (:class:`engine.mf.OnlineMF`, as the engine's source).
+
+    Learns every event as the engine's model does (ratings as ratings, other
+    events as implicit positives with sampled negatives) and ranks every item
+    it keeps (all items seen, up to its bound) for the user, except the
+    user's last item. Before a user's first event: popularity, as item-kNN.
+    """
+
+    names: tuple[str, ...] = ("mf",)
+
+    def __init__(self, config: MFConfig | None = None) -> None:
+        self.model = OnlineMF(config)
+        self.fallback = Popularity()
+        self.recent: dict[str, list[str]] = {}
+        self.engaged: dict[str, set[str]] = defaultdict(set)
+
+    def learn(self, event: Event) -> None:
+        self.fallback.learn(event)
+        if event.item_id is None:
+            self.recent.pop(event.user_id, None)
+            self.engaged.pop(event.user_id, None)
+            self.model.forget(event.user_id)
+            return
+        engaged = self.engaged[event.user_id]
+        engaged.add(event.item_id)
+        self.model.learn_event(event, engaged)
+        self.recent[event.user_id] = [event.item_id]
+
+    def lists(self, user_id: str, now: float) -> dict[str, list[str]]:
+        if not self.model.knows_user(user_id):
+            return {self.names[0]: self.fallback.lists(user_id, now)["popularity"]}
+        found = self.model.top(user_id, CUTOFF, exclude=self.recent.get(user_id, ()))
+        return {self.names[0]: [item for item, _ in found]}

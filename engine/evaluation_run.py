@@ -10,12 +10,20 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from engine.candidates import SOURCES
 from engine.datasets import read_records
 from engine.errors import EngineError, InvalidRecord
-from engine.evaluation import EngineMethods, ItemKNN, Method, Popularity, RecentPopularity, evaluate
+from engine.evaluation import (
+    EngineMethods,
+    ItemKNN,
+    MatrixFactorisation,
+    Method,
+    Popularity,
+    RecentPopularity,
+    SequentialRules,
+    evaluate,
+)
 from engine.events import Event, decode_event, decode_item
-from engine.pipeline import EngineConfig
+from engine.pipeline import SOURCE_NAMES, EngineConfig
 from engine.settings import Settings
 
 __all__ = ["EvaluationReport", "baselines", "method_names", "run_evaluation"]
@@ -47,14 +55,15 @@ class EvaluationReport:
 def method_names() -> list[str]:
     """Every list ``engine evaluate`` can report, in its order."""
     return ["engine", "engine:learned", "engine:ranker",
-            *(f"engine:{source}" for source in SOURCES),
-            "popularity", "recent_popularity", "item_knn"]
+            *(f"engine:{source}" for source in SOURCE_NAMES),
+            "popularity", "recent_popularity", "item_knn", "sequential_rules", "mf"]
 
 
-def baselines(only: Sequence[str] | None = None) -> list[Method]:
+def baselines(config: EngineConfig, only: Sequence[str] | None = None) -> list[Method]:
     """The baselines, fresh, or those of them named in ``only``."""
-    return [baseline for baseline in (Popularity(), RecentPopularity(), ItemKNN())
-            if only is None or baseline.names[0] in only]
+    every: list[Method] = [Popularity(), RecentPopularity(), ItemKNN(), SequentialRules(),
+                           MatrixFactorisation(config.mf)]
+    return [baseline for baseline in every if only is None or baseline.names[0] in only]
 
 
 def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None,
@@ -72,7 +81,7 @@ def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None,
     limits = config.input_limits
     engine = EngineMethods(config, sources=sources, only=only)
     methods: list[Method] = [engine] if engine.names else []
-    methods += baselines(only)
+    methods += baselines(config, only)
 
     def events() -> Iterator[Event]:
         for record in read_records(path, limit=limit):

@@ -38,6 +38,8 @@ from engine.events import Event
 from engine.features import FEATURES, candidate_features
 from engine.feedback import Reaction, react, remember, served_record
 from engine.limits import InputLimits
+from engine.mf import SOURCE as MF_SOURCE
+from engine.mf import MFConfig, OnlineMF, matrix_factorisation
 from engine.profiles import (
     Erasure,
     ItemFacts,
@@ -59,11 +61,14 @@ from engine.world import World
 __all__ = [
     "BLEND",
     "LEARNED",
+    "SOURCE_NAMES",
     "EngineConfig",
     "EventOutcome",
     "RankedList",
     "assign_variant",
     "handle_event",
+    "learns_mf",
+    "new_mf",
     "new_ranker",
     "publish_list",
     "rank_list",
@@ -76,6 +81,9 @@ Status = Literal["applied", "duplicate", "forgotten"]
 #: ``model.strategy`` of a list: the blend's order, or the learned ranker's.
 BLEND = "blend"
 LEARNED = "learned-ranker"
+
+#: Every candidate source: the stateless ones, then those scored by a per-worker model.
+SOURCE_NAMES: tuple[str, ...] = (*SOURCES, MF_SOURCE)
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,7 @@ class EngineConfig:
     max_per_category: int = 0  # diversity: places one category may fill (0: no cap)
     input_limits: InputLimits = field(default_factory=InputLimits)  # what a record may hold
     ranker: RankerConfig = field(default_factory=RankerConfig)
+    mf: MFConfig = field(default_factory=MFConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -127,12 +136,30 @@ class EngineConfig:
                 min_examples=settings.ranker_min_examples,
                 guard=settings.ranker_guard,
             ),
+            mf=MFConfig(
+                factors=settings.mf_factors,
+                max_users=settings.mf_max_users,
+                max_items=settings.mf_max_items,
+                negatives=settings.mf_negatives,
+                rating_min=settings.rating_min,
+                rating_max=settings.rating_max,
+            ),
         )
 
 
 def new_ranker(config: EngineConfig) -> OnlineRanker:
     """A learned ranker, untrained, over the candidate features."""
     return OnlineRanker(config.ranker, FEATURES)
+
+
+def new_mf(config: EngineConfig) -> OnlineMF:
+    """A matrix factorisation model, untrained (see :mod:`engine.mf`)."""
+    return OnlineMF(config.mf)
+
+
+def learns_mf(config: EngineConfig) -> bool:
+    """Whether the blend uses the matrix factorisation source (else a worker needs no model)."""
+    return config.weights.get(MF_SOURCE, 0.0) > 0
 
 
 def serves_learned(config: EngineConfig) -> bool:
@@ -143,9 +170,10 @@ def serves_learned(config: EngineConfig) -> bool:
 def _blend_weights(overrides: Mapping[str, float] | None) -> dict[str, float]:
     weights = dict(DEFAULT_WEIGHTS)
     for name, weight in (overrides or {}).items():
-        if name not in SOURCES:
+        if name not in SOURCE_NAMES:
             raise SettingsError(
-                f"ENGINE_BLEND_WEIGHTS: unknown source {name!r} (known: {', '.join(SOURCES)})"
+                f"ENGINE_BLEND_WEIGHTS: unknown source {name!r} "
+                f"(known: {', '.join(SOURCE_NAMES)})"
             )
         weights[name] = weight
     return weights
@@ -165,6 +193,7 @@ class EventOutcome:
     reaction: Reaction | None = None  # the event judged against the list in force
     learned: int = 0  # examples the ranker learnt from it
     erased: Erasure | None = None  # forgotten: the item rows that must forget the user
+    mf_learned: int = 0  # examples the matrix factorisation learnt from it
 
 
 #: Item evidence of a user's latest events kept to be sent again on redelivery. Only
@@ -195,6 +224,7 @@ def handle_event(
     config: EngineConfig,
     position: tuple[int, int] | None = None,
     ranker: OnlineRanker | None = None,
+    mf: OnlineMF | None = None,
 ) -> EventOutcome:
     """Apply one validated event read at ``position`` (partition, offset) to the user's profile.
 
@@ -202,9 +232,11 @@ def handle_event(
     already applied, is a duplicate and changes nothing (the latter is
     ``redelivered``: its list is due again, as it may have been lost). A new
     event is first judged against the user's list in force; ``ranker`` learns
-    from it.
+    from it. ``mf`` learns from every new event, and forgets a forgotten user.
     """
     if event.type == "forget_user":
+        if mf is not None:
+            mf.forget(event.user_id)
         return EventOutcome(None, "forgotten", publish=profile is not None,
                             erased=erasure(profile, event.ts) if profile is not None else None)
     if profile is not None and _is_redelivery(profile, position):
@@ -228,7 +260,12 @@ def handle_event(
     if item is not None:  # the brand counts as a tag of interest
         tags = (*item.tags, item.brand) if item.brand else item.tags
         facts = ItemFacts(item.category, tuple(dict.fromkeys(tags)))
+    if mf is not None and profile is None:  # a new user: no factors of an earlier life
+        mf.forget(event.user_id)
     profile, pairs = apply_event(profile, event, facts, config.profile_limits)
+    mf_learned = 0
+    if mf is not None:  # the user's own items are never drawn as negatives
+        mf_learned = mf.learn_event(event, {*profile.recent_item_ids(), *profile.purchased})
     if position is not None:
         profile.offsets[str(position[0])] = position[1]
         if pairs is not None:
@@ -239,7 +276,8 @@ def handle_event(
     )
     if publish:
         profile.published_ts = event.ts
-    return EventOutcome(profile, "applied", pairs, publish, reaction=reaction, learned=learned)
+    return EventOutcome(profile, "applied", pairs, publish, reaction=reaction, learned=learned,
+                        mf_learned=mf_learned)
 
 
 def assign_variant(user_id: str, variants: tuple[Variant, ...]) -> str:
@@ -276,6 +314,7 @@ def rank_list(
     n: int | None = None,
     category: str | None = None,
     ranker: OnlineRanker | None = None,
+    mf: OnlineMF | None = None,
 ) -> RankedList:
     """The user's list: the blend's order, or the learned ranker's for the ``learned`` variant.
 
@@ -291,6 +330,8 @@ def rank_list(
         for name, source in SOURCES.items()
         if config.weights.get(name, 0.0) > 0
     }
+    if mf is not None and config.weights.get(MF_SOURCE, 0.0) > 0:
+        candidates[MF_SOURCE] = matrix_factorisation(profile, world, config.pool, mf)
     if category is not None:
         candidates["in_category"] = [
             Candidate(item, score, "in_category", f"popular in {category}")
@@ -370,10 +411,11 @@ def recommend(
     n: int | None = None,
     category: str | None = None,
     ranker: OnlineRanker | None = None,
+    mf: OnlineMF | None = None,
 ) -> dict[str, Any]:
     """The user's recommendation list in the contract's format (cold start when no profile)."""
     return rank_list(profile, user_id, world, config, trigger_event_id=trigger_event_id,
-                     now=now, n=n, category=category, ranker=ranker).listing
+                     now=now, n=n, category=category, ranker=ranker, mf=mf).listing
 
 
 def publish_list(
@@ -385,13 +427,14 @@ def publish_list(
     trigger_event_id: str | None,
     now: float,
     ranker: OnlineRanker | None = None,
+    mf: OnlineMF | None = None,
 ) -> tuple[Profile, dict[str, Any]]:
     """The list to publish after an event, and the profile that remembers it as in force.
 
     Takes ownership of ``profile``.
     """
     ranked = rank_list(profile, user_id, world, config, trigger_event_id=trigger_event_id,
-                       now=now, ranker=ranker)
+                       now=now, ranker=ranker, mf=mf)
     return remember(profile, ranked.record, config.ranker.lists), ranked.listing
 
 

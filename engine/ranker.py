@@ -32,7 +32,10 @@ from typing import Any
 import numpy as np
 from river import compose, linear_model, optim, preprocessing
 
-__all__ = ["OnlineRanker", "RankerConfig", "probability"]
+__all__ = ["RANKER_STATE_VERSION", "OnlineRanker", "RankerConfig", "probability"]
+
+#: Format of :meth:`OnlineRanker.state`; a checkpoint of another version is not loaded.
+RANKER_STATE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,64 @@ class OnlineRanker:
             "losses": round(self.losses, 3),
             "weights": self.weights(),
         }
+
+    # -- checkpoints -------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything learnt, as JSON-safe data: the scaler's running statistics, the
+        regression's weights, and the counters; see :meth:`load_state`."""
+        scaler = self.model["StandardScaler"]
+        regression = self.model["LogisticRegression"]
+        return {
+            "version": RANKER_STATE_VERSION,
+            "columns": list(self.columns or ()),
+            "counts": {k: int(v) for k, v in scaler.counts.items()},
+            "means": {k: float(v) for k, v in scaler.means.items()},
+            "vars": {k: float(v) for k, v in scaler.vars.items()},
+            "weights": {k: float(v) for k, v in regression.weights.items()},
+            "intercept": float(regression.intercept),
+            "iterations": int(regression.optimizer.n_iterations),
+            "examples": self.examples,
+            "positives": self.positives,
+            "comparisons": self.comparisons,
+            "wins": self.wins,
+            "losses": self.losses,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` (learnt with the same columns); else ValueError.
+
+        >>> a = OnlineRanker(RankerConfig(min_examples=2), ["x", "y"])
+        >>> a.learn_one([1.0, 0.0], True); a.learn_one([0.0, 1.0], False)
+        >>> b = OnlineRanker(RankerConfig(min_examples=2), ["x", "y"])
+        >>> b.load_state(a.state())
+        >>> b.examples, b.scores([[1.0, 0.5]]) == a.scores([[1.0, 0.5]])
+        (2, True)
+        """
+        columns = tuple(str(c) for c in state.get("columns", ()))
+        if state.get("version") != RANKER_STATE_VERSION or (
+            self.columns is not None and columns != self.columns
+        ):
+            raise ValueError(f"not a ranker state of version {RANKER_STATE_VERSION} "
+                             "with these features")
+        fresh = OnlineRanker(self.config, columns or None)
+        scaler = fresh.model["StandardScaler"]
+        regression = fresh.model["LogisticRegression"]
+        for name, count in state["counts"].items():
+            scaler.counts[str(name)] = int(count)
+        for name, mean in state["means"].items():
+            scaler.means[str(name)] = float(mean)
+        for name, var in state["vars"].items():
+            scaler.vars[str(name)] = float(var)
+        for name, weight in state["weights"].items():
+            regression._weights[str(name)] = float(weight)
+        regression.intercept = float(state["intercept"])
+        regression.optimizer.n_iterations = int(state["iterations"])
+        fresh.examples, fresh.positives = int(state["examples"]), int(state["positives"])
+        fresh.comparisons = int(state["comparisons"])
+        fresh.wins, fresh.losses = float(state["wins"]), float(state["losses"])
+        self.model, self.columns = fresh.model, fresh.columns
+        self.examples, self.positives = fresh.examples, fresh.positives
+        self.comparisons, self.wins, self.losses = fresh.comparisons, fresh.wins, fresh.losses
 
     def weights(self) -> dict[str, float]:
         """The model's weight of each (standardised) column, and its intercept."""

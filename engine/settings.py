@@ -84,7 +84,9 @@ class Settings:
     session_timeout: float = 6.0  # consumer group session (seconds)
     heartbeat_interval: float = 1.0
     commit_interval: float = 1.0
-    producer_linger_ms: int = 0  # batching of the worker's sends (changelogs, lists)
+    producer_linger_ms: int = 2  # batching of the worker's sends (changelogs, lists)
+    producer_batch_bytes: int = 262144  # producer batch per partition (one pending batch each)
+    item_batch_ms: int = 5  # how long the item side gathers row increments before applying them
     blend_weights: Mapping[str, float] | None = None  # None: the engine's defaults
     exclude_recent: int = 1  # the user's latest items never recommended (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill in a list (0: no cap)
@@ -92,6 +94,11 @@ class Settings:
     ranker_pool: int = 30  # blend candidates the learned ranker re-orders
     ranker_lists: int = 2  # served lists a profile remembers, to learn from reactions to them
     ranker_guard: bool = True  # serve the ranker only while it beats the blend online
+    mf_factors: int = 16  # latent factors of the matrix factorisation source
+    mf_max_users: int = 100_000  # users whose factors a worker keeps (least recently learnt go)
+    mf_max_items: int = 50_000  # items whose factors a worker keeps
+    mf_negatives: int = 2  # sampled negatives per implicit positive
+    checkpoint_every: int = 5000  # events learnt between two checkpoints of the models (0: none)
     log_level: str = "info"
     max_users: int = 1_000_000  # profiles a worker keeps; the least recently active go first
     max_items: int = 1_000_000  # item rows a worker keeps; the least recently updated go first
@@ -323,6 +330,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "HEARTBEAT_INTERVAL": ("heartbeat_interval", _float),
     "COMMIT_INTERVAL": ("commit_interval", _float),
     "PRODUCER_LINGER_MS": ("producer_linger_ms", _non_negative_int),
+    "PRODUCER_BATCH_BYTES": ("producer_batch_bytes", _positive_int),
+    "ITEM_BATCH_MS": ("item_batch_ms", _positive_int),
     "BLEND_WEIGHTS": ("blend_weights", parse_weights),
     "EXCLUDE_RECENT": ("exclude_recent", _non_negative_int),
     "MAX_PER_CATEGORY": ("max_per_category", _non_negative_int),
@@ -330,6 +339,11 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RANKER_POOL": ("ranker_pool", _positive_int),
     "RANKER_LISTS": ("ranker_lists", _non_negative_int),
     "RANKER_GUARD": ("ranker_guard", _flag),
+    "MF_FACTORS": ("mf_factors", _positive_int),
+    "MF_MAX_USERS": ("mf_max_users", _positive_int),
+    "MF_MAX_ITEMS": ("mf_max_items", _positive_int),
+    "MF_NEGATIVES": ("mf_negatives", _non_negative_int),
+    "CHECKPOINT_EVERY": ("checkpoint_every", _non_negative_int),
     "LOG_LEVEL": ("log_level", _log_level),
     "STANDBY_REPLICAS": ("standby_replicas", _non_negative_int),
     "MAX_USERS": ("max_users", _non_negative_int),

@@ -27,7 +27,16 @@ from dataclasses import replace
 from typing import Any
 
 from engine.events import CatalogItem, Event
-from engine.pipeline import EngineConfig, handle_event, new_ranker, publish_list, recommend
+from engine.mf import OnlineMF
+from engine.pipeline import (
+    EngineConfig,
+    handle_event,
+    learns_mf,
+    new_mf,
+    new_ranker,
+    publish_list,
+    recommend,
+)
 from engine.profiles import Erasure, PairUpdate, Profile
 from engine.settings import Variant
 from engine.similarity import ItemRow, apply_increment, row_increments
@@ -40,7 +49,8 @@ class Simulation:
     """Profiles, item rows and the world of one engine, kept in dicts."""
 
     def __init__(self, config: EngineConfig, trending_half_life: float | None = None,
-                 *, worker_order: bool = False) -> None:
+                 *, worker_order: bool = False, mf: bool | None = None) -> None:
+        """``mf``: keep a matrix factorisation model (default: when the blend uses it)."""
         self.config = config
         self.worker_order = worker_order
         self.published: dict[str, list[str]] = {}  # user -> item ids of the last list published
@@ -49,6 +59,8 @@ class Simulation:
         self.rows: dict[str, ItemRow] = {}
         self.world = World(trending_half_life or config.row_limits.half_life)
         self.ranker = new_ranker(config)
+        self.mf: OnlineMF | None = (
+            new_mf(config) if (learns_mf(config) if mf is None else mf) else None)
         self._offset = 0
 
     def add_item(self, item: CatalogItem) -> None:
@@ -60,7 +72,7 @@ class Simulation:
     def apply(self, event: Event) -> bool:
         """Apply one event; True when it made a refreshed list due (published to the profile)."""
         outcome = handle_event(self.profiles.get(event.user_id), event, self.world, self.config,
-                               ranker=self.ranker)
+                               ranker=self.ranker, mf=self.mf)
         if outcome.status == "duplicate":
             return False
         if outcome.profile is None:
@@ -75,7 +87,8 @@ class Simulation:
         if outcome.publish:  # as a worker does: the list goes out, the profile remembers it
             self.profiles[event.user_id], listing = publish_list(
                 outcome.profile, event.user_id, self.world, self.config,
-                trigger_event_id=event.event_id, now=event.ts, ranker=self.ranker)
+                trigger_event_id=event.event_id, now=event.ts, ranker=self.ranker,
+                mf=self.mf)
             self.published[event.user_id] = [item["item_id"] for item in listing["items"]]
         if self.worker_order:
             self._apply_item_side(outcome.pairs)
@@ -126,4 +139,4 @@ class Simulation:
             config = replace(config, ranker=replace(config.ranker, guard=guard))
         ranker = None if weights is not None and variant is None else self.ranker
         return recommend(self.profiles.get(user_id), user_id, self.world, config,
-                         trigger_event_id=trigger, now=now, n=n, ranker=ranker)
+                         trigger_event_id=trigger, now=now, n=n, ranker=ranker, mf=self.mf)

@@ -32,11 +32,13 @@ __all__ = ["install"]
 
 log = logging.getLogger(__name__)
 
-#: Row increments are applied in batches: a popular row is written and
-#: published once per batch, not once per interaction.
+#: Row increments are applied in batches (of up to ENGINE_ITEM_BATCH_MS): a popular
+#: row is written and published once per batch, not once per interaction.
 _ROW_BATCH = 1000
-_ROW_BATCH_WAIT = 0.005  # seconds (longer batches write fewer rows but hold up the lists)
-_INCREMENT_FLUSH_EVERY = 0.005  # seconds between sends of the user side's row increments
+#: Seconds between sends of the user side's row increments. Kept short: after a crash
+#: a profile can resend the increments of its user's last few events only
+#: (engine.pipeline._SENT_PAIRS_KEPT), so few of them may wait in this buffer.
+_INCREMENT_FLUSH_EVERY = 0.005
 
 
 async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
@@ -61,7 +63,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     stored_id = rt.pseudonym(event.user_id)  # the raw id is never stored
     outcome = handle_event(rt.profiles.get(stored_id), replace(event, user_id=stored_id),
                            rt.world, rt.config, (message.partition, message.offset),
-                           ranker=rt.ranker)
+                           ranker=rt.ranker, mf=rt.mf)
     if outcome.status == "duplicate":
         rt.stats.inc("duplicates_skipped")
         if outcome.redelivered and outcome.pairs is not None:  # item rows skip what they have
@@ -70,7 +72,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
             # the list published when it was applied may have died with a worker
             again = recommend(outcome.profile, event.user_id, rt.world, rt.config,
                               trigger_event_id=event.event_id, now=time.time(),
-                              ranker=rt.ranker)
+                              ranker=rt.ranker, mf=rt.mf)
             await rt.send("recommendations", user_key, orjson.dumps(again))
             rt.stats.inc("lists_republished")
         return
@@ -90,7 +92,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     if outcome.publish and profile is not None:  # the profile remembers the list it publishes
         profile, listing = publish_list(profile, event.user_id, rt.world, rt.config,
                                         trigger_event_id=event.event_id, now=time.time(),
-                                        ranker=rt.ranker)
+                                        ranker=rt.ranker, mf=rt.mf)
     await rt.store(rt.profiles, stored_id, profile, message.partition)
     rt.stats.inc("events_processed")
     rt.users.touch(stored_id, message.partition)
@@ -191,6 +193,7 @@ async def _handle(rt: Runtime, handler: Any, message: Any) -> None:
 async def _consume(rt: Runtime, stream: Any, handler: Any,
                    continuity: InputContinuity | None = None) -> None:
     await rt.world_ready.wait()
+    await rt.models_ready.wait()  # the learnt models continue from their checkpoints
     started_at: set[tuple[str, int]] = set()
     async for event in stream.events():
         started = time.perf_counter()
@@ -206,6 +209,20 @@ async def _consume(rt: Runtime, stream: Any, handler: Any,
                 rt.stats.inc("input_records_recovered")
         await _handle(rt, handler, message)
         rt.stats.latency.observe(time.perf_counter() - started)
+
+
+async def _with_missing(continuity: InputContinuity, messages: list[Any]) -> list[Any]:
+    """``messages`` with the records the consumer skipped before each, read back, in order.
+
+    Row increments are applied once whatever is read twice (rows keep the
+    offsets they applied), but a skipped item-pairs record would be lost.
+    """
+    complete: list[Any] = []
+    for message in messages:
+        complete.extend(await continuity.missing(message.topic, message.partition,
+                                                 message.offset))
+        complete.append(message)
+    return complete
 
 
 def _partition_of(profile: Any) -> int:
@@ -273,9 +290,11 @@ def install(app: EngineApp, rt: Runtime) -> None:
     @app.agent(rt.topics["item-pairs"], name="item-rows")
     async def item_rows(stream: Any) -> None:
         await rt.world_ready.wait()
-        async for events in stream.take_events(_ROW_BATCH, within=_ROW_BATCH_WAIT):
+        within = rt.settings.item_batch_ms / 1000
+        async for events in stream.take_events(_ROW_BATCH, within=within):
             try:
-                await on_item_pairs_batch(rt, [event.message for event in events])
+                messages = await _with_missing(continuity, [event.message for event in events])
+                await on_item_pairs_batch(rt, messages)
             except Exception:  # the worker never dies on a record
                 log.exception("applying %s row increment messages failed", len(events))
                 rt.stats.inc("internal_errors")

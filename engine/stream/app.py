@@ -15,7 +15,8 @@ from typing import Any
 import faust
 import orjson
 
-from engine.pipeline import EngineConfig, new_ranker, serves_learned
+from engine.mf import OnlineMF
+from engine.pipeline import EngineConfig, learns_mf, new_mf, new_ranker, serves_learned
 from engine.privacy import Pseudonymiser
 from engine.ranker import OnlineRanker
 from engine.retention import RecencyIndex
@@ -55,10 +56,12 @@ class Runtime:
     profiles: Any  # faust Table: stored user id (see ``pseudonym``) -> Profile
     item_rows: Any  # faust Table: item id -> ItemRow
     ranker: OnlineRanker | None  # this worker's learned ranker (None: no learned variant)
+    mf: OnlineMF | None = None  # this worker's matrix factorisation (None: not in the blend)
     pseudonym: Pseudonymiser = field(default_factory=lambda: Pseudonymiser(None))
     users: RecencyIndex = field(default_factory=lambda: RecencyIndex(0))  # profiles by activity
     items: RecencyIndex = field(default_factory=lambda: RecencyIndex(0))  # item rows by update
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    models_ready: asyncio.Event = field(default_factory=asyncio.Event)  # checkpoints loaded
     producer: Any = None  # the app's producer, set when the app exists
     increments: IncrementBuffer = field(init=False)
 
@@ -132,6 +135,7 @@ def _faust_options(settings: Settings) -> dict[str, Any]:
         "broker_rebalance_timeout": settings.session_timeout,
         "broker_commit_interval": settings.commit_interval,
         "producer_linger": settings.producer_linger_ms / 1000.0,
+        "producer_max_batch_size": settings.producer_batch_bytes,
         "autodiscover": False,
         "web_in_thread": False,
     }
@@ -158,7 +162,12 @@ def _table(
 
 def create_app(settings: Settings) -> EngineApp:
     """A worker app for ``settings``: topics, tables, agents, broadcast reader, web views."""
-    from engine.stream import agents, broadcast, views  # the wiring, kept in its own modules
+    from engine.stream import (  # the wiring, kept in its own modules
+        agents,
+        broadcast,
+        checkpoints,
+        views,
+    )
 
     register_codecs()
     app = EngineApp(settings.app_id, **_faust_options(settings))
@@ -184,6 +193,7 @@ def create_app(settings: Settings) -> EngineApp:
         profiles=_table(app, "profiles", PROFILE_CODEC, settings.partitions),
         item_rows=_table(app, "item-rows", ITEM_ROW_CODEC, settings.partitions, by_key=True),
         ranker=new_ranker(config) if serves_learned(config) else None,
+        mf=new_mf(config) if learns_mf(config) else None,
         pseudonym=Pseudonymiser(settings.pseudonym_key),
         users=RecencyIndex(settings.max_users),
         items=RecencyIndex(settings.max_items),
@@ -195,5 +205,6 @@ def create_app(settings: Settings) -> EngineApp:
     app.engine = runtime
     agents.install(app, runtime)
     broadcast.install(app, runtime)
+    checkpoints.install(app, runtime)
     views.install(app, runtime)
     return app

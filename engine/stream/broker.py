@@ -102,6 +102,11 @@ class EmbeddedBroker:
         """The file the broker's output goes to (None before :meth:`start`)."""
         return self._log_path
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id (None before :meth:`start`)."""
+        return self._proc.pid if self._proc is not None else None
+
     def is_running(self) -> bool:
         """True while the broker process is alive."""
         return self._proc is not None and self._proc.poll() is None

@@ -243,7 +243,8 @@ def evaluate_via_broker(settings: Settings, path: Path, *, limit: int | None = N
     compared = sorted(via_broker.keys() & in_process.keys())
     differing = [trigger for trigger in compared if via_broker[trigger] != in_process[trigger]]
     methods: list[Method] = [RecordedLists(VIA_BROKER, via_broker),
-                             RecordedLists(IN_PROCESS, in_process), *baselines(only)]
+                             RecordedLists(IN_PROCESS, in_process),
+                             *baselines(config, only)]
     events = [r.event for r in records if r.event is not None]
     with tqdm(total=len(events), unit="ev", disable=None, desc="scoring") as bar:
         results = evaluate(events, methods, progress=bar, cold_start=False)

@@ -33,6 +33,8 @@ _COUNTERS = {
     "internal_errors": "records whose processing raised (dead-lettered)",
     "delivery_failures": "records the producer could not deliver",
     "input_records_recovered": "input records the consumer skipped, read back and processed",
+    "checkpoints_written": "model checkpoints written (one per model each time)",
+    "checkpoints_loaded": "models continued from a checkpoint at start-up",
 }
 
 #: Online metrics per variant and strategy: name -> help.
@@ -118,13 +120,18 @@ class WorkerStats:
         self._counters[name].inc(amount)
 
     def snapshot(self) -> dict[str, Any]:
-        sample = self.registry.get_sample_value
+        # one pass over the counters (``registry.get_sample_value`` collects the whole
+        # registry for every name it is asked for)
+        totals = {sample.name: sample.value
+                  for counter in self._counters.values()
+                  for metric in counter.collect() for sample in metric.samples}
         values: dict[str, Any] = {
-            name: int(sample(f"engine_{name}_total") or 0) for name in self._counters
+            name: int(totals.get(f"engine_{name}_total", 0)) for name in self._counters
         }
-        values["processing_seconds_sum"] = round(
-            sample("engine_event_processing_seconds_sum") or 0.0, 6
-        )
+        latency_sum = next((sample.value for metric in self.latency.collect()
+                            for sample in metric.samples
+                            if sample.name == "engine_event_processing_seconds_sum"), 0.0)
+        values["processing_seconds_sum"] = round(latency_sum, 6)
         return values
 
     def exposition(self) -> bytes:

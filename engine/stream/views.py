@@ -106,7 +106,8 @@ def install(app: EngineApp, rt: Runtime) -> None:
         profile = rt.profiles.get(rt.pseudonym(user_id))
         listing = recommend(profile, user_id, rt.world, rt.config, n=n, now=time.time(),
                             trigger_event_id=profile.last_event_id if profile else None,
-                            category=request.query.get("category") or None, ranker=rt.ranker)
+                            category=request.query.get("category") or None, ranker=rt.ranker,
+                            mf=rt.mf)
         return _json(view, listing)
 
     @app.page("/users/{user_id}/profile")
@@ -147,6 +148,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
                 "blend": {"sources": dict(rt.config.weights)},
                 **({"learned-ranker": rt.ranker.summary(rt.config.ranker.guard)}
                    if rt.ranker is not None else {}),
+                **({"matrix_factorisation": rt.mf.summary()} if rt.mf is not None else {}),
             },
             "online": rt.stats.online(),
         })
@@ -161,7 +163,8 @@ def install(app: EngineApp, rt: Runtime) -> None:
         tables: Any = app.tables
         recovered = tables.recovery.completed.is_set()
         consuming = bool(app.consumer.assignment()) if app._consumer is not None else False
-        ready = rt.world_ready.is_set() and recovered and consuming
+        models = rt.models_ready.is_set()  # continued from their checkpoints
+        ready = rt.world_ready.is_set() and recovered and consuming and models
         body = {"status": "ok" if ready else "starting", "world_ready": rt.world_ready.is_set(),
-                "tables_recovered": recovered, "partitions": consuming}
+                "tables_recovered": recovered, "partitions": consuming, "models_ready": models}
         return _json(view, body, 200 if ready else 503)

@@ -22,7 +22,8 @@ def test_in_lockstep_every_list_through_the_broker_is_the_in_process_list() -> N
     assert notes["lists_identical"] == notes["lists_compared"]
     assert results[VIA_BROKER] == results[IN_PROCESS]
     assert results[VIA_BROKER]["events"] > 100
-    assert set(results) == {VIA_BROKER, IN_PROCESS, "popularity", "recent_popularity", "item_knn"}
+    assert set(results) == {VIA_BROKER, IN_PROCESS, "popularity", "recent_popularity", "item_knn",
+                            "sequential_rules", "mf"}
 
 
 def test_free_running_gets_a_list_for_every_event_and_scores_the_baselines_alike() -> None:

@@ -129,6 +129,7 @@ async def worker(**changes: Any) -> AsyncIterator[Worker]:
         app.flow_control.resume()
         assert app.producer is cast(Any, producer)
     app.engine.world_ready.set()
+    app.engine.models_ready.set()
     try:
         async with app.agents["clickstream"].test_context() as agent:
             yield Worker(app, agent, producer)

@@ -16,7 +16,10 @@ from engine.candidates import (
     similar_users,
     trending,
 )
-from engine.events import CatalogItem
+from engine.events import CatalogItem, Event
+from engine.mf import SOURCE as MF_SOURCE
+from engine.mf import MFConfig, OnlineMF, matrix_factorisation
+from engine.pipeline import SOURCE_NAMES
 from engine.privacy import engager_key
 from engine.profiles import Profile
 from engine.world import World
@@ -68,12 +71,38 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+def shop_taste() -> OnlineMF:
+    """A matrix factorisation model that learnt u1 (the runner) and two other shoppers."""
+    mf = OnlineMF(MFConfig(factors=4))
+    history = {"u1": ["r0", "r1", "r2", "gone"], "u7": ["b0", "b1", "b2"],
+               "u8": ["r1", "r3", "h0", "r4"]}
+    for n in range(5):
+        for user, items in history.items():
+            for item in items:
+                mf.learn_event(Event(f"{user}-{item}-{n}", user, item, "view", float(n)),
+                               set(items))
+    mf.learn_event(Event("u1-rates", "u1", "r1", "rating", 9.0, 5.0), set(history["u1"]))
+    return mf
+
+
+def _matrix_factorisation(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
+    return matrix_factorisation(profile, world, limit, shop_taste())
+
+
+#: Every source as ``(profile, world, limit)``; those scored by a model get a trained one.
+ALL_SOURCES: dict[str, Source] = {**SOURCES, MF_SOURCE: _matrix_factorisation}
+
+
 # -- the contract -------------------------------------------------------------
 
 
-@pytest.fixture(params=sorted(SOURCES))
+def test_the_contract_covers_every_source_the_blend_knows() -> None:
+    assert set(ALL_SOURCES) == set(SOURCE_NAMES)
+
+
+@pytest.fixture(params=sorted(ALL_SOURCES))
 def source(request: pytest.FixtureRequest) -> tuple[str, Source]:
-    return request.param, SOURCES[request.param]
+    return request.param, ALL_SOURCES[request.param]
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
@@ -105,6 +134,12 @@ def test_every_source_is_deterministic(source: tuple[str, Source], scenario: str
 def test_popularity_sources_never_propose_an_unavailable_item(propose: Source) -> None:
     profile = Profile("u5", category={"books": 1.0})
     assert "gone" not in {c.item_id for c in propose(profile, shop(), 100)}
+
+
+def test_matrix_factorisation_never_proposes_an_unavailable_or_bought_item() -> None:
+    found = {c.item_id for c in _matrix_factorisation(runner(), shop(), 100)}
+    assert found, "the runner is known to the model"
+    assert not found & {"gone", "r0", "r1"}  # unavailable, bought, being looked at
 
 
 def test_every_source_gives_something_to_a_warm_user_in_a_known_shop(

@@ -1,0 +1,75 @@
+"""Broker plumbing of the bench: its settings, topics, producers and group-less consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from types import MappingProxyType
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from engine.errors import EngineError
+from engine.settings import TOPIC_ROLES, Settings, replace
+from engine.stream.bench.data import KV
+from engine.stream.broker import free_port
+from engine.stream.connection import client_options
+
+__all__ = [
+    "FETCH_WAIT_MS", "assign_all", "bench_settings", "create_topic", "group_less_consumer",
+    "produce",
+]
+
+FETCH_WAIT_MS = 10  # the bench's own consumers
+
+
+def bench_settings(base: Settings, broker_url: str, workdir: Path) -> Settings:
+    """``base`` on the bench's broker, under a fresh app id, topic names, web port and data dir."""
+    prefix = f"bench-{uuid.uuid4().hex[:6]}"
+    return replace(base, broker=broker_url, app_id=prefix, web_port=free_port(),
+                   web_host="127.0.0.1", data_dir=str(workdir / "data"),
+                   topics=MappingProxyType({role: f"{prefix}-{role}" for role in TOPIC_ROLES}))
+
+
+async def create_topic(settings: Settings, name: str) -> None:
+    """Create one topic with ``settings.partitions`` partitions."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, settings.partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def produce(settings: Settings, topic: str, records: Iterable[KV]) -> int:
+    """Produce ``records`` (key, value) to ``topic`` and wait for every delivery; how many."""
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in records]
+        await producer.flush()
+        await asyncio.gather(*futures)  # raises the first failed delivery
+    finally:
+        await producer.stop()
+    return len(futures)
+
+
+async def assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Assign every partition of ``topic`` to ``consumer``; the partitions."""
+    await consumer.topics()
+    partitions = [TopicPartition(topic, p)
+                  for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    if not partitions:
+        raise EngineError(f"topic {topic!r} has no partitions on the bench broker")
+    consumer.assign(partitions)
+    return partitions
+
+
+def group_less_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """A consumer without a group, from the earliest offset, with the bench's fetch wait."""
+    return AIOKafkaConsumer(**client_options(settings), group_id=None,
+                            enable_auto_commit=False, auto_offset_reset="earliest",
+                            fetch_max_wait_ms=FETCH_WAIT_MS)
+

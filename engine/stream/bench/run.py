@@ -1,0 +1,84 @@
+"""One bench run: a broker, the events, the ceilings, the engine worker, the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.errors import EngineError
+from engine.settings import Settings
+from engine.stream.admin import create_topics
+from engine.stream.bench.ceilings import faust_consume_only, raw_ceiling
+from engine.stream.bench.data import BenchData, bench_data, repeated_events
+from engine.stream.bench.kafka import bench_settings, create_topic, produce
+from engine.stream.bench.latency import latency_steps
+from engine.stream.bench.process import rss_mb
+from engine.stream.bench.report import environment, print_report, ratios
+from engine.stream.bench.worker import engine_throughput
+from engine.stream.broker import EmbeddedBroker
+from engine.stream.demo import get_json, worker_process
+
+__all__ = ["run_bench"]
+
+
+def run_bench(settings: Settings, *, events: int = 20000,
+              rates: tuple[int, ...] = (500, 1000, 2000), latency_seconds: float = 10.0,
+              out: Path | None = None) -> dict[str, Any]:
+    """Measure (a)-(e) (see the module docstring); print a table, return the figures.
+
+    ``out``: also write them there as JSON. Starts and stops its own broker
+    and children; raises :class:`~engine.errors.EngineError` on a failed step.
+    """
+    if events <= 0 or any(rate <= 0 for rate in rates) or latency_seconds <= 0:
+        raise EngineError("events, rates and latency_seconds must be positive")
+    workdir = Path(tempfile.mkdtemp(prefix="engine-bench-"))
+    data = bench_data()
+    timeout = 120.0 + events / 200
+    results: dict[str, Any] = {"environment": environment(), "events": events,
+                               "partitions": settings.partitions, "logs": str(workdir)}
+    with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
+        bench = bench_settings(settings, broker.url, workdir)
+        click.echo(f"broker {broker.url}; logs in {workdir}")
+        _prepare(bench, data, events)
+        results["throughput"] = throughput = _baselines(bench, events, workdir, timeout)
+        with worker_process(bench, workdir / "worker.log") as proc:
+            click.echo("(c) engine worker: starting, then consuming the same events ...")
+            throughput.update(engine_throughput(bench, proc, events, timeout, broker.pid))
+            results["worker_rss_mb_after_throughput"] = rss_mb(proc.pid)
+            results["latency"] = latency_steps(bench, proc, data, events, rates, latency_seconds)
+            results["worker_stats"] = get_json(f"http://127.0.0.1:{bench.web_port}/stats",
+                                               bench.api_token)[1]
+    results["environment"]["loadavg_end"] = os.getloadavg()
+    ratios(results)
+    print_report(results)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        click.echo(f"figures written to {out}")
+    return results
+
+
+def _prepare(bench: Settings, data: BenchData, events: int) -> None:
+    asyncio.run(create_topics(bench))
+    asyncio.run(create_topic(bench, f"{bench.app_id}-raw-out"))
+    items = asyncio.run(produce(bench, bench.topic("catalog"), data.catalog))
+    produced = asyncio.run(produce(bench, bench.topic("clickstream"),
+                                   repeated_events(data, events)))
+    click.echo(f"produced {items} catalog records and {produced} events "
+               f"({bench.partitions} partitions)")
+
+
+def _baselines(bench: Settings, events: int, workdir: Path, timeout: float) -> dict[str, Any]:
+    click.echo("(a) raw aiokafka loop ...")
+    raw = asyncio.run(raw_ceiling(bench, bench.topic("clickstream"),
+                                  f"{bench.app_id}-raw-out", events, timeout))
+    click.echo("(b) Faust consume-only app: starting, then consuming ...")
+    faust = faust_consume_only(bench, bench.topic("clickstream"), events, workdir, timeout)
+    return {"raw": raw, "faust_consume_only": faust}
+

@@ -1,0 +1,110 @@
+"""(c) The engine's own throughput: an ``engine worker`` child, watched through ``/stats``.
+
+Events / (first ``/stats`` poll that shows progress → all processed), counting
+``events_processed + duplicates_skipped + dead_lettered`` and subtracting what
+was already done at the first poll; then the same start → no counter moves
+for 1 s (the item side settled). Polls every 0.1 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from engine.errors import EngineError
+from engine.settings import Settings
+from engine.stream.bench.process import cpu_seconds, rate
+from engine.stream.demo import get_json
+
+__all__ = ["POLL", "done_count", "engine_throughput", "wait_done", "wait_settled"]
+
+POLL = 0.1  # seconds between two /stats polls
+
+
+def _counters(settings: Settings) -> dict[str, Any] | None:
+    with contextlib.suppress(OSError, ValueError):
+        status, stats = get_json(f"http://127.0.0.1:{settings.web_port}/stats",
+                                 settings.api_token, timeout=5)
+        if status == 200:
+            return {k: v for k, v in stats.items() if isinstance(v, int | float)}
+    return None
+
+
+def done_count(settings: Settings) -> int | None:
+    """Events the worker has finished with (processed, skipped or dead-lettered)."""
+    counters = _counters(settings)
+    if counters is None:
+        return None
+    return int(sum(counters.get(name, 0) for name in
+                   ("events_processed", "duplicates_skipped", "dead_lettered")))
+
+
+def wait_done(settings: Settings, proc: subprocess.Popen[bytes], expected: int,
+              timeout: float) -> Iterator[tuple[float, int]]:
+    """Poll ``/stats``: yield (perf_counter, done) for each answer, until ``expected`` are done."""
+    deadline = time.monotonic() + timeout
+    done: int | None = None
+    while done is None or done < expected:
+        if proc.poll() is not None:
+            raise EngineError(f"the worker exited with code {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise EngineError(f"the worker finished {done or 0} of {expected} events "
+                              f"in {timeout:.0f} s")
+        time.sleep(POLL)
+        done = done_count(settings)
+        if done is not None:
+            yield time.perf_counter(), done
+
+
+def wait_settled(settings: Settings, proc: subprocess.Popen[bytes], limit: float,
+                 window: float = 1.0) -> float:
+    """Wait until no ``/stats`` counter moves for ``window`` s; the ``perf_counter`` it stopped.
+
+    After its clickstream counters are complete a worker may still be busy
+    with the item side (row increments, neighbour lists). Gives up quietly
+    after ``limit`` seconds.
+    """
+    deadline = time.monotonic() + limit
+    before, at = _counters(settings), time.perf_counter()
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(window)
+        now = _counters(settings)
+        if now is not None and now == before:
+            return at
+        before, at = now, time.perf_counter()
+    return time.perf_counter()
+
+
+def engine_throughput(settings: Settings, proc: subprocess.Popen[bytes], n: int,
+                      timeout: float, broker_pid: int | None = None) -> dict[str, dict[str, float]]:
+    """(c): ``clickstream`` up to the last event counted; ``with_item_side`` up to idle.
+
+    With ``broker_pid``, each also gets the broker's CPU µs per event over the
+    same interval (``broker_cpu_us_per_event``): the cost of the records the
+    worker reads and writes, paid by the broker on the same machine.
+    """
+    def cpu() -> tuple[float, float]:
+        return cpu_seconds(proc.pid), cpu_seconds(broker_pid) if broker_pid else 0.0
+
+    first: tuple[float, int, tuple[float, float]] | None = None
+    last = (0.0, 0)
+    for now, done in wait_done(settings, proc, n, timeout):
+        if first is None and done > 0:
+            first = (now, done, cpu())
+        last = (now, done)
+    at_last = cpu()
+    if first is None or last[1] == first[1]:
+        raise EngineError("the worker finished everything before the first /stats poll: "
+                          "use more --events")
+    idle = wait_settled(settings, proc, timeout)
+    at_idle = cpu()
+    events = last[1] - first[1]
+    figures = {"engine": rate(events, last[0] - first[0], at_last[0] - first[2][0]),
+               "engine_with_item_side": rate(events, idle - first[0], at_idle[0] - first[2][0])}
+    if broker_pid:
+        for name, at in (("engine", at_last), ("engine_with_item_side", at_idle)):
+            figures[name]["broker_cpu_us_per_event"] = round((at[1] - first[2][1]) / events * 1e6)
+    return figures
