@@ -18,7 +18,7 @@ was scored.
 (['c', 'b'], [1.5, 1.0])
 >>> c = dict(zip(FEATURES, candidate_features(pool, None, World())[0]))
 >>> c["co_occurrence"], c["co_occurrence_rank"], c["trending"], c["blend_rank"], c["sources"]
-(0.5, 0.5, 1.0, 1.0, 0.3333)
+(0.5, 0.5, 1.0, 1.0, 0.2857)
 """
 
 from __future__ import annotations

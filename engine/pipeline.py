@@ -41,11 +41,13 @@ from engine.limits import InputLimits
 from engine.mf import SOURCE as MF_SOURCE
 from engine.mf import MFConfig, OnlineMF, matrix_factorisation
 from engine.profiles import (
+    Erasure,
     ItemFacts,
     PairUpdate,
     Profile,
     ProfileLimits,
     apply_event,
+    erasure,
     event_weight,
     pair_update_from_dict,
     pair_update_to_dict,
@@ -118,6 +120,7 @@ class EngineConfig:
                 similarity=settings.similarity,
                 alpha=settings.similarity_alpha,
                 pair_half_life=settings.pair_half_life,
+                engagers=settings.item_engagers,
             ),
             top_n=settings.top_n,
             neighbours=settings.neighbours,
@@ -189,6 +192,7 @@ class EventOutcome:
     redelivered: bool = False
     reaction: Reaction | None = None  # the event judged against the list in force
     learned: int = 0  # examples the ranker learnt from it
+    erased: Erasure | None = None  # forgotten: the item rows that must forget the user
     mf_learned: int = 0  # examples the matrix factorisation learnt from it
 
 
@@ -233,7 +237,8 @@ def handle_event(
     if event.type == "forget_user":
         if mf is not None:
             mf.forget(event.user_id)
-        return EventOutcome(None, "forgotten", publish=profile is not None)
+        return EventOutcome(None, "forgotten", publish=profile is not None,
+                            erased=erasure(profile, event.ts) if profile is not None else None)
     if profile is not None and _is_redelivery(profile, position):
         return EventOutcome(profile, "duplicate", _sent_pairs(profile, position),
                             redelivered=True)

@@ -16,6 +16,14 @@ it) names the user.
 34
 >>> Pseudonymiser(None)("u42")
 'u42'
+
+The item side knows a user only by :func:`engager_key`, a short one-way hash
+of the stored id (the pseudonym when the key is set): the engagers an item
+row keeps for user-based collaborative filtering, published to every worker,
+never hold a user id.
+
+>>> engager_key("u42"), engager_key("u42") == engager_key("u43")
+('d0330baa8620', False)
 """
 
 from __future__ import annotations
@@ -23,9 +31,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["Pseudonymiser"]
+__all__ = ["Pseudonymiser", "engager_key"]
 
 _DIGEST_HEX = 32  # 128 bits: collisions are out of reach for any user population
+_ENGAGER_BYTES = 6  # 48 bits: a user shares theirs with one of 10**6 others: odds 1 in 3e8
+
+
+def engager_key(stored_id: str) -> str:
+    """The key under which item rows remember a user who engaged with them (one-way, short)."""
+    return hashlib.blake2b(stored_id.encode(), digest_size=_ENGAGER_BYTES,
+                           person=b"engine-engager").hexdigest()
 
 
 class Pseudonymiser:

@@ -14,8 +14,8 @@ result does not depend on the order events arrive in.
 >>> p, pairs = apply_event(p, Event("e2", "u1", "i2", "purchase", 160.0), ItemFacts(), limits)
 >>> p.counts["purchase"], p.recent_item_ids(), interest_shares(p.category)
 (1, ['i2', 'i1'], {'shoes': 1.0})
->>> pairs
-PairUpdate(item_id='i2', gain=8.0, partners=(('i1', 1.0),), ts=160.0, previous='i1', level=8.0)
+>>> pairs.item_id, pairs.gain, pairs.partners, pairs.previous, pairs.level, pairs.user
+('i2', 8.0, (('i1', 1.0),), 'i1', 8.0, '247ea6efc156')
 """
 
 from __future__ import annotations
@@ -25,14 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.events import EVENT_TYPES, Event
+from engine.privacy import engager_key
 
 __all__ = [
     "EVENT_WEIGHTS",
+    "Erasure",
     "ItemFacts",
     "PairUpdate",
     "Profile",
     "ProfileLimits",
     "apply_event",
+    "erasure",
     "event_weight",
     "interest_shares",
     "pair_update_from_dict",
@@ -79,6 +82,13 @@ class PairUpdate:
     ``level`` is the user's strongest interaction with the item so far, this
     one included (:data:`EVENT_WEIGHTS`; ``purchase`` means the user bought it):
     the item side tells "bought together" from "viewed together" by it.
+
+    ``user`` is the user's :func:`~engine.privacy.engager_key`: the item's row
+    remembers it among its latest engagers (user-based collaborative
+    filtering). ``dropped`` are the items that left the user's recent items
+    with this interaction: their rows forget the user, so that the rows that
+    know a user are always those of the user's recent items (and
+    ``forget_user`` can find them all, see :func:`erasure`).
     """
 
     item_id: str
@@ -87,24 +97,50 @@ class PairUpdate:
     ts: float
     previous: str | None = None  # the item the user engaged with just before, same session
     level: float | None = None  # the user's weight for the item now (None: the gain)
+    user: str = ""  # the user's engager key ("": none)
+    dropped: tuple[str, ...] = ()  # items no longer among the user's recent items
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """The item rows that must forget a user (by engager key): those of the user's recent items."""
+
+    user: str
+    items: tuple[str, ...]
+    ts: float
+
+
+def erasure(profile: Profile, ts: float) -> Erasure | None:
+    """What the item side must forget of a user erased (or evicted) at event time ``ts``.
+
+    >>> erasure(Profile("u42", recent=[["a", 1.0, 5.0], ["b", 8.0, 2.0]]), 9.0)
+    Erasure(user='d0330baa8620', items=('a', 'b'), ts=9.0)
+    >>> erasure(Profile("u42"), 9.0) is None
+    True
+    """
+    items = tuple(str(entry[0]) for entry in profile.recent)
+    return Erasure(engager_key(profile.user_id), items, ts) if items else None
 
 
 def pair_update_to_dict(update: PairUpdate) -> dict[str, Any]:
     return {"item_id": update.item_id, "gain": update.gain,
             "partners": [list(p) for p in update.partners], "ts": update.ts,
-            "previous": update.previous, "level": update.level}
+            "previous": update.previous, "level": update.level, "user": update.user,
+            "dropped": list(update.dropped)}
 
 
 def pair_update_from_dict(data: dict[str, Any]) -> PairUpdate:
-    """The inverse of :func:`pair_update_to_dict`.
+    """The inverse of :func:`pair_update_to_dict` (a profile stored before engagers loads too).
 
-    >>> u = PairUpdate("a", 2.0, (("b", 1.0),), 5.0, previous="b", level=2.0)
+    >>> u = PairUpdate("a", 2.0, (("b", 1.0),), 5.0, previous="b", level=2.0, user="k",
+    ...                dropped=("z",))
     >>> pair_update_from_dict(pair_update_to_dict(u)) == u
     True
     """
     return PairUpdate(data["item_id"], data["gain"],
                       tuple((str(j), float(w)) for j, w in data["partners"]), data["ts"],
-                      data["previous"], data["level"])
+                      data["previous"], data["level"], str(data.get("user", "")),
+                      tuple(str(j) for j in data.get("dropped", ())))
 
 
 def event_weight(event_type: str, value: float | None, limits: ProfileLimits) -> float:
@@ -193,8 +229,11 @@ def _update_interests(profile: Profile, event: Event, weight: float, facts: Item
     _add_interest(profile.tag, facts.tags, amount, limits.tags)
 
 
-def _remember_item(profile: Profile, event: Event, weight: float, limits: ProfileLimits) -> float:
-    """Move the item to the front of ``recent``; return the weight it newly adds."""
+def _remember_item(
+    profile: Profile, event: Event, weight: float, limits: ProfileLimits
+) -> tuple[float, tuple[str, ...]]:
+    """Move the item to the front of ``recent``; return the weight it newly adds and the
+    items it pushed out of ``recent``."""
     assert event.item_id is not None
     previous = 0.0
     for index, entry in enumerate(profile.recent):
@@ -203,8 +242,9 @@ def _remember_item(profile: Profile, event: Event, weight: float, limits: Profil
             del profile.recent[index]
             break
     profile.recent.insert(0, [event.item_id, max(previous, weight), event.ts])
+    dropped = tuple(str(entry[0]) for entry in profile.recent[limits.recent_items :])
     del profile.recent[limits.recent_items :]
-    return max(0.0, weight - previous)
+    return max(0.0, weight - previous), dropped
 
 
 def _previous_in_session(profile: Profile, event: Event, limits: ProfileLimits) -> str | None:
@@ -237,10 +277,11 @@ def apply_event(
             if entry[0] != event.item_id
         )
         previous = _previous_in_session(profile, event, limits)
-        gain = _remember_item(profile, event, weight, limits)
+        gain, dropped = _remember_item(profile, event, weight, limits)
         if gain > 0:
             level = float(profile.recent[0][1])
-            pairs = PairUpdate(event.item_id, gain, partners, event.ts, previous, level)
+            pairs = PairUpdate(event.item_id, gain, partners, event.ts, previous, level,
+                               engager_key(profile.user_id), dropped)
     if event.type == "purchase" and event.item_id not in profile.purchased:
         profile.purchased.append(event.item_id)  # type: ignore[arg-type]
         del profile.purchased[: -limits.purchased_items]

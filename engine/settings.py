@@ -73,6 +73,7 @@ class Settings:
     recent_items: int = 20  # items kept in a profile's recent history
     cooccurrence_window: int = 5  # recent distinct items each new interaction pairs with
     neighbours: int = 50  # similar items kept per item
+    item_engagers: int = 20  # latest engagers (users, hashed) kept per item for user-based CF
     similarity: str = "conditional"  # neighbour scores: conditional, cosine or jaccard
     similarity_alpha: float = 0.25  # conditional: popularity exponent of the neighbour (0-1)
     pair_half_life: float = 0.0  # of co-occurrence weights, seconds of event time; 0: no decay
@@ -317,6 +318,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RECENT_ITEMS": ("recent_items", _positive_int),
     "COOCCURRENCE_WINDOW": ("cooccurrence_window", _positive_int),
     "NEIGHBOURS": ("neighbours", _positive_int),
+    "ITEM_ENGAGERS": ("item_engagers", _non_negative_int),
     "SIMILARITY": ("similarity", _similarity),
     "SIMILARITY_ALPHA": ("similarity_alpha", _unit),
     "PAIR_HALF_LIFE": ("pair_half_life", _float),

@@ -17,6 +17,13 @@ weights ``w_i``, ``w_j`` (:data:`SIMILARITIES`, chosen by ``RowLimits.similarity
   the neighbour's popularity damped by the exponent ``alpha`` (Deshpande and
   Karypis, "Item-based top-N recommendation algorithms", 2004).
 
+Each row also keeps its latest ``RowLimits.engagers`` engagers, users known
+only by their :func:`~engine.privacy.engager_key`, with the event time of
+their latest interaction: what user-based collaborative filtering needs to
+find users who engaged with the same items. A row keeps a user only while the
+item is among the user's recent items (the user's interaction that pushes the
+item out of them, and ``forget_user``, remove the user: :class:`~engine.profiles.Erasure`).
+
 With ``RowLimits.pair_half_life`` > 0 the weights decay by event time: they
 are stored as of the row's reference time ``pair_ts`` (older and newer
 evidence discounted or grown by its distance from it), so the result does not
@@ -37,14 +44,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import repeat
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from engine.profiles import EVENT_WEIGHTS, PairUpdate
+from engine.profiles import EVENT_WEIGHTS, Erasure, PairUpdate
 
 __all__ = [
     "BOUGHT",
@@ -54,6 +61,7 @@ __all__ = [
     "RowLimits",
     "apply_increment",
     "apply_increments",
+    "latest_engagers",
     "row_increments",
     "top_neighbours",
     "top_next",
@@ -79,6 +87,7 @@ class RowLimits:
     similarity: str = "conditional"  # one of SIMILARITIES (measured best: see the README)
     alpha: float = 0.25  # conditional: exponent of the neighbour's weight (popularity damping)
     pair_half_life: float = 0.0  # of weights and pair weights, in seconds; 0: no decay
+    engagers: int = 20  # latest engagers kept per item (user-based CF); 0: none
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:
@@ -97,21 +106,36 @@ class RowIncrement:
     # (input partition, offset) of the event it comes from: applied once per row, however
     # often it is sent (a worker re-sends the increments of a redelivered event)
     source: tuple[int, int] | None = None
+    engager: str = ""  # the engager key of the user who engaged with the item ("": none)
+    forget: tuple[str, ...] = ()  # engager keys the row must forget
 
 
-def row_increments(update: PairUpdate) -> dict[str, RowIncrement]:
+def row_increments(update: PairUpdate | Erasure) -> dict[str, RowIncrement]:
     """The increments of every row an interaction touches (the item and its partners).
 
-    A pair is also "bought together" when the user has bought both items.
+    A pair is also "bought together" when the user has bought both items. The
+    item's own row learns the user's engager key; the rows of the items that
+    left the user's recent items forget it (as do all the rows of an
+    :class:`~engine.profiles.Erasure`).
 
-    >>> row_increments(PairUpdate("b", 7.0, (("a", 8.0), ("c", 1.0)), 5.0, level=8.0))["a"]
-    RowIncrement(gain=0.0, pairs={'b': 7.0}, ts=5.0, next={}, bought={'b': 7.0}, source=None)
+    >>> a = row_increments(PairUpdate("b", 7.0, (("a", 8.0), ("c", 1.0)), 5.0, level=8.0))["a"]
+    >>> a.gain, a.pairs, a.bought
+    (0.0, {'b': 7.0}, {'b': 7.0})
+    >>> rows = row_increments(PairUpdate("b", 1.0, (), 5.0, user="k1", dropped=("z",)))
+    >>> rows["b"].engager, rows["z"].forget
+    ('k1', ('k1',))
+    >>> {item: inc.forget for item, inc in row_increments(Erasure("k1", ("a", "b"), 9.0)).items()}
+    {'a': ('k1',), 'b': ('k1',)}
     """
+    if isinstance(update, Erasure):
+        return {item: RowIncrement(0.0, {}, update.ts, forget=(update.user,))
+                for item in update.items}
     pairs = {partner: min(update.gain, weight) for partner, weight in update.partners}
     level = update.gain if update.level is None else update.level
     bought = {partner: pairs[partner] for partner, weight in update.partners
               if weight >= BOUGHT} if level >= BOUGHT else {}
-    increments = {update.item_id: RowIncrement(update.gain, pairs, update.ts, bought=bought)}
+    increments = {update.item_id: RowIncrement(update.gain, pairs, update.ts, bought=bought,
+                                               engager=update.user)}
     for partner, weight in pairs.items():
         increments[partner] = RowIncrement(
             0.0, {update.item_id: weight}, update.ts,
@@ -122,6 +146,10 @@ def row_increments(update: PairUpdate) -> dict[str, RowIncrement]:
         increments[update.previous] = RowIncrement(
             before.gain, before.pairs, update.ts, {update.item_id: 1.0}, before.bought
         )
+    if update.user:
+        for item in update.dropped:
+            before = increments.get(item) or RowIncrement(0.0, {}, update.ts)
+            increments[item] = replace(before, forget=(update.user,))
     return increments
 
 
@@ -137,6 +165,7 @@ class ItemRow:
     bought: dict[str, float] = field(default_factory=dict)  # pair weights, bought together
     pair_ts: float = 0.0  # weight, pairs and bought are as of this event time (with decay)
     sources: dict[str, int] = field(default_factory=dict)  # input partition -> last offset applied
+    engagers: dict[str, float] = field(default_factory=dict)  # engager key -> latest event time
 
     def popularity_key(self, half_life: float) -> float:
         """A number that orders items by decayed popularity at any common time."""
@@ -172,6 +201,8 @@ class ItemRow:
         if self.bought:
             summary["bought"] = top_neighbours(self, weights, k, limits, weight_times,
                                                bought=True)
+        if self.engagers:
+            summary["engagers"] = latest_engagers(self)
         return summary
 
 
@@ -198,8 +229,12 @@ def apply_increments(
     An increment with a ``source`` at or below the last one applied from that
     input partition was applied already (sent again after a crash) and is
     skipped: increments from one input partition reach a row in input order.
-    Returns whether anything was applied.
+    Erasures of engagers for a row that does not exist (evicted) are not
+    applied: nothing to forget, and no empty row made. Returns whether
+    anything was applied.
     """
+    if row is None and all(_erasure_only(increment) for increment in increments):
+        return ItemRow(item_id), False
     row = row or ItemRow(item_id)
     if offset <= row.applied_offset:
         return row, False
@@ -218,7 +253,14 @@ def apply_increments(
     row.pairs = _bounded(row.pairs, limits.max_pairs)
     row.bought = _bounded(row.bought, limits.max_pairs)
     row.next = _bounded(row.next, limits.max_pairs)
+    if len(row.engagers) > limits.engagers:
+        row.engagers = dict(_newest_first(row.engagers)[: limits.engagers])
     return row, True
+
+
+def _erasure_only(increment: RowIncrement) -> bool:
+    return not (increment.gain or increment.pairs or increment.bought or increment.next
+                or increment.engager)
 
 
 def _evidence_scale(row: ItemRow, ts: float, half_life: float) -> float:
@@ -247,6 +289,13 @@ def _decayed(weights: dict[str, float], factor: float) -> dict[str, float]:
 
 
 def _add(row: ItemRow, increment: RowIncrement, limits: RowLimits) -> None:
+    for user in increment.forget:
+        row.engagers.pop(user, None)
+    if increment.engager and limits.engagers > 0:
+        row.engagers[increment.engager] = max(increment.ts,
+                                              row.engagers.get(increment.engager, increment.ts))
+    if _erasure_only(increment):
+        return  # the weights and their reference time stay as they are
     scale = _evidence_scale(row, increment.ts, limits.pair_half_life)
     if increment.gain > 0:
         row.weight += increment.gain * scale
@@ -269,6 +318,19 @@ def _bounded(weights: dict[str, float], bound: int) -> dict[str, float]:
     if len(weights) <= bound:
         return weights
     return dict(sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:bound])
+
+
+def _newest_first(engagers: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(engagers.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def latest_engagers(row: ItemRow) -> list[str]:
+    """The row's engager keys, the latest to engage first (ties by key).
+
+    >>> latest_engagers(ItemRow("a", engagers={"k1": 5.0, "k2": 9.0, "k0": 5.0}))
+    ['k2', 'k0', 'k1']
+    """
+    return [user for user, _ts in _newest_first(row.engagers)]
 
 
 def top_next(row: ItemRow, k: int) -> list[tuple[str, float]]:

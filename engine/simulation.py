@@ -37,7 +37,7 @@ from engine.pipeline import (
     publish_list,
     recommend,
 )
-from engine.profiles import PairUpdate, Profile
+from engine.profiles import Erasure, PairUpdate, Profile
 from engine.settings import Variant
 from engine.similarity import ItemRow, apply_increment, row_increments
 from engine.world import World
@@ -78,6 +78,8 @@ class Simulation:
         if outcome.profile is None:
             self.profiles.pop(event.user_id, None)
             self.published.pop(event.user_id, None)
+            if outcome.erased is not None:
+                self._apply_item_side(outcome.erased)
             return outcome.publish
         self.profiles[event.user_id] = outcome.profile
         if not self.worker_order:
@@ -92,11 +94,12 @@ class Simulation:
             self._apply_item_side(outcome.pairs)
         return outcome.publish
 
-    def _apply_item_side(self, pairs: PairUpdate | None) -> None:
-        if pairs is None:
+    def _apply_item_side(self, update: PairUpdate | Erasure | None) -> None:
+        """The item side of an event (its evidence, or a user's erasure), rows and summaries."""
+        if update is None:
             return
         summaries = []
-        increments = row_increments(pairs)
+        increments = row_increments(update)
         for item_id, increment in increments.items():
             self._offset += 1
             row, _ = apply_increment(self.rows.get(item_id), item_id, increment,

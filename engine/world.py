@@ -2,6 +2,10 @@
 
 Each item has two neighbour lists: items engaged with around it (viewed
 together) and items bought together with it (both bought by the same users).
+It also has its latest engagers (users, by engager key, for whom it is a
+recent item), and the world keeps the inverse, each engager's items: the two
+sides of user-based collaborative filtering, bounded by the items times
+``ENGINE_ITEM_ENGAGERS``.
 
 The stream layer feeds it from two broadcast topics (``catalog`` and the
 internal item-neighbours topic), read whole by every worker; evaluation and
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from engine.content import ContentIndex, category_levels
@@ -52,6 +56,8 @@ class World:
         self._weights: dict[str, float] = {}
         self._weight_ts: dict[str, float] = {}  # as of when the weight decays (else 0)
         self._popularity: dict[str, float] = {}  # item -> log-space popularity key
+        self._engagers: dict[str, tuple[str, ...]] = {}  # item -> engager keys, latest first
+        self._engaged: dict[str, dict[str, None]] = {}  # engager key -> its items (ordered set)
         self._latest = 0.0  # the latest event time of any popularity seen
         self._members: dict[str, set[str]] = {}  # category (any level) -> items
         self.content = ContentIndex()
@@ -95,18 +101,48 @@ class World:
             bought=summary.get("bought", ()),
             weight_ts=float(summary.get("weight_ts", 0.0)),
         )
+        self.set_engagers(str(summary["item_id"]), summary.get("engagers", ()))
+
+    def set_engagers(self, item_id: str, engagers: Sequence[str]) -> None:
+        """Store an item's latest engagers (engager keys, latest first) and their inverse.
+
+        >>> w = World()
+        >>> w.set_engagers("a", ["k1", "k2"])
+        >>> w.set_engagers("b", ["k2"])
+        >>> w.set_engagers("a", ["k2"])
+        >>> w.engagers("a"), list(w.engaged_items("k2")), list(w.engaged_items("k1"))
+        (('k2',), ['a', 'b'], [])
+        """
+        new = tuple(str(user) for user in engagers)
+        old = self._engagers.get(item_id, ())
+        if new == old:
+            return
+        if new:
+            self._engagers[item_id] = new
+        else:
+            self._engagers.pop(item_id, None)
+        for user in set(old).difference(new):
+            items = self._engaged.get(user)
+            if items is not None:
+                items.pop(item_id, None)
+                if not items:
+                    del self._engaged[user]
+        for user in new:
+            self._engaged.setdefault(user, {})[item_id] = None
 
     def forget_evidence(self, item_id: str) -> None:
         """Drop an item's row summary (its owner evicted the row: a tombstone on item-neighbours).
 
         >>> w = World()
         >>> w.set_neighbours("a", 2.0, (2.0, 0.0), [("b", 0.5)])
+        >>> w.set_engagers("a", ["k1"])
         >>> w.forget_evidence("a")
-        >>> w.neighbours("a"), w.known_item_count()
-        ([], 0)
+        >>> w.neighbours("a"), w.known_item_count(), w.engagers("a"), list(w.engaged_items("k1"))
+        ([], 0, (), [])
         """
         for table in (self._neighbours, self._next, self._bought, self._weights, self._weight_ts):
             table.pop(item_id, None)
+        self.set_engagers(item_id, ())
         if self._popularity.pop(item_id, None) is not None:
             self._changes += 1
 
@@ -180,6 +216,14 @@ class World:
     def next_items(self, item_id: str) -> list[tuple[str, float]]:
         """Items engaged with right after this one, with P(next | this)."""
         return self._next.get(item_id, [])
+
+    def engagers(self, item_id: str) -> tuple[str, ...]:
+        """The item's latest engagers (engager keys), the latest first."""
+        return self._engagers.get(item_id, ())
+
+    def engaged_items(self, user: str) -> Collection[str]:
+        """The items whose latest engagers include this engager key."""
+        return self._engaged.get(user, {}).keys()
 
     def popularity(self, item_id: str) -> float:
         """The item's popularity decayed to the latest event time the world has seen (0: none).

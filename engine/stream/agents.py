@@ -21,6 +21,7 @@ from engine.deadletter import dead_letter_record
 from engine.errors import InvalidRecord
 from engine.events import decode_event, decode_item
 from engine.pipeline import handle_event, publish_list, recommend
+from engine.profiles import erasure
 from engine.similarity import ItemRow, apply_increments
 from engine.stream.app import EngineApp, Runtime
 from engine.stream.connection import client_options
@@ -76,6 +77,9 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
             rt.stats.inc("lists_republished")
         return
     if outcome.status == "forgotten":
+        if outcome.erased is not None:  # the item rows forget the user's engager key
+            rt.increments.add(outcome.erased, (message.partition, message.offset))
+            await rt.increments.flush()
         await rt.store(rt.profiles, stored_id, None, message.partition)
         rt.users.remove(stored_id)
         await rt.send("recommendations", user_key, None)
@@ -104,8 +108,14 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
 
 
 async def _evict_users(rt: Runtime) -> None:
-    """Keep within ENGINE_MAX_USERS: delete the least recently active profiles (tombstones)."""
+    """Keep within ENGINE_MAX_USERS: delete the least recently active profiles (tombstones).
+
+    The item rows forget them too (an evicted user is a new user next time).
+    """
     for evicted, partition in rt.users.evictions():
+        profile = rt.profiles.get(evicted)
+        if profile is not None and (erased := erasure(profile, profile.last_ts)) is not None:
+            rt.increments.add(erased, None)
         await rt.store(rt.profiles, evicted, None, partition)
         rt.stats.inc("users_evicted")
 

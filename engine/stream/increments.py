@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from engine.profiles import PairUpdate
+from engine.profiles import Erasure, PairUpdate
 from engine.similarity import RowIncrement, row_increments
 
 __all__ = ["IncrementBuffer", "decode_increments", "item_partition"]
@@ -49,14 +49,22 @@ class IncrementBuffer:
     def __len__(self) -> int:
         return self._count
 
-    def add(self, update: PairUpdate, source: tuple[int, int]) -> None:
-        """Queue an interaction's increments; ``source`` is its event's (partition, offset)."""
+    def add(self, update: PairUpdate | Erasure, source: tuple[int, int] | None) -> None:
+        """Queue an interaction's (or an erasure's) increments; ``source`` is its event's
+        (partition, offset), None for an erasure that comes from no input record (applied
+        whenever it arrives: forgetting twice is forgetting once)."""
         for item_id, increment in row_increments(update).items():
             rows = self._pending.setdefault(item_partition(item_id, self._partitions), {})
-            encoded = {"gain": increment.gain, "pairs": increment.pairs, "next": increment.next,
-                       "ts": increment.ts, "src": list(source)}
+            encoded: dict[str, Any] = {"gain": increment.gain, "pairs": increment.pairs,
+                                       "next": increment.next, "ts": increment.ts}
+            if source is not None:
+                encoded["src"] = list(source)
             if increment.bought:
                 encoded["bought"] = increment.bought
+            if increment.engager:
+                encoded["user"] = increment.engager
+            if increment.forget:
+                encoded["forget"] = list(increment.forget)
             rows.setdefault(item_id, []).append(encoded)
             self._count += 1
 
@@ -96,6 +104,8 @@ def decode_increments(value: bytes) -> dict[str, list[RowIncrement]]:
                 {str(k): float(v) for k, v in inc.get("next", {}).items()},
                 {str(k): float(v) for k, v in inc.get("bought", {}).items()},
                 (int(inc["src"][0]), int(inc["src"][1])) if "src" in inc else None,
+                str(inc.get("user", "")),
+                tuple(str(user) for user in inc.get("forget", ())),
             )
             for inc in increments
         ]

@@ -154,6 +154,40 @@ def test_similar_items_stats_health_and_metrics_answer(cluster: Cluster) -> None
         assert b"engine_events_processed_total" in response.read()
 
 
+def test_users_with_similar_taste_are_found_on_any_partition(cluster: Cluster) -> None:
+    """A user's items reach users of every partition (so of either worker) through the items.
+
+    The taster saw x3, five other items, then x1 and x2: x3 is out of the
+    co-occurrence window of x1 and x2 and no next item of theirs, so only
+    the users with similar taste can propose it to those who saw x1 and x2.
+    """
+    from engine.stream.increments import item_partition  # the default partitioner on ids
+
+    partitions = cluster.settings.partitions
+    names = (f"taste-{n}" for n in itertools.count())
+    users: dict[int, str] = {}
+    while len(users) < partitions:
+        user = next(names)
+        users.setdefault(item_partition(user, partitions), user)
+    taster, *others = users.values()
+    seen = ["ux3", *(f"ufill{n}" for n in range(5)), "ux1", "ux2"]
+    events = [(taster, item) for item in seen] + [(o, i) for o in others for i in ("ux1", "ux2")]
+    produce(cluster.settings, cluster.settings.topic("clickstream"), [
+        (user.encode(), orjson.dumps({"event_id": f"{user}-{item}", "user_id": user,
+                                      "item_id": item, "type": "view",
+                                      "ts": 1569888000.0 + n}))  # REES46's first second
+        for n, (user, item) in enumerate(events)])
+
+    def proposed(user: str) -> list[str]:
+        listing = cluster.workers[0].get(f"/recommendations/{user}?n=100")[1]
+        return [reason for item in listing["items"] if item["item_id"] == "ux3"
+                for reason in item["reasons"]]
+
+    wait_for(lambda: all("users with similar taste liked it" in proposed(user)
+                         for user in others), 60,
+             "x3 proposed to the users of every other partition, for their similar taste")
+
+
 def _event(user: str, **fields: Any) -> bytes:
     event = {"user_id": user, "item_id": "i1", "type": "view", "ts": 1700000000.0, **fields}
     return orjson.dumps(event)

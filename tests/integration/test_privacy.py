@@ -4,7 +4,8 @@ With ``ENGINE_PSEUDONYM_KEY`` set, no topic the engine writes (changelogs,
 internal topics, dead letters) other than the user's own list, no log line
 and no metric holds a raw user id. ``forget_user`` erases the user within a
 second: the profile answers 404, the profile's changelog ends in a tombstone,
-and the user's list is tombstoned on ``recommendations``.
+and the user's list is tombstoned on ``recommendations``, and no item's row
+summary on the item-neighbours topic holds the user's engager key any more.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contract_client import Worker, produce, read_topic, running_worker, truth_from, wait_for
 
 from engine.datasets import Record, read_records
-from engine.privacy import Pseudonymiser
+from engine.privacy import Pseudonymiser, engager_key
 from engine.settings import Settings
 from engine.stream.admin import create_topics
 from engine.stream.connection import client_options
@@ -134,9 +135,21 @@ def test_the_users_own_list_is_keyed_and_named_by_the_raw_id(run: Run) -> None:
     assert own and all(listing["user_id"] == user for listing in own)
 
 
+def _items_knowing(run: Run, engager: str) -> set[bytes]:
+    """Items whose latest summary on the item-neighbours topic names ``engager``."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in read_topic(run.settings, run.settings.internal_topic("item-neighbours"),
+                             lambda _: False, timeout=2.0):
+        latest[record.key] = record.value
+    return {item for item, value in latest.items()
+            if value is not None and engager in orjson.loads(value).get("engagers", ())}
+
+
 def test_forget_user_erases_the_user_as_the_event_is_consumed(run: Run) -> None:
     user = run.users[1]
     assert run.worker.get(f"/users/{user}/profile")[0] == 200
+    engager = engager_key(Pseudonymiser(KEY)(user))
+    assert _items_knowing(run, engager), "the user's engager key reached every worker's world"
     forgotten_before = run.worker.stats()["users_forgotten"]
     forget = {"event_id": f"forget-{user}", "user_id": user, "type": "forget_user",
               "ts": time.time()}
@@ -160,3 +173,6 @@ def test_forget_user_erases_the_user_as_the_event_is_consumed(run: Run) -> None:
     assert [r.value for r in lists if r.key == user.encode()][-1] is None
     listing = run.worker.get(f"/recommendations/{user}")[1]  # a stranger again: cold start
     assert listing["user_id"] == user and listing["trigger_event_id"] is None
+    # the item side forgets the user as soon as it applies the erasure (the item agent)
+    wait_for(lambda: not _items_knowing(run, engager), 30,
+             "no row summary names the user's engager key")

@@ -13,12 +13,14 @@ from engine.candidates import (
     bought_together,
     category_affinity,
     co_occurrence,
+    similar_users,
     trending,
 )
 from engine.events import CatalogItem, Event
 from engine.mf import SOURCE as MF_SOURCE
 from engine.mf import MFConfig, OnlineMF, matrix_factorisation
 from engine.pipeline import SOURCE_NAMES
+from engine.privacy import engager_key
 from engine.profiles import Profile
 from engine.world import World
 
@@ -31,7 +33,8 @@ def shop() -> World:
     Books are the most popular, then hiking shoes, then running shoes; the
     running shoes are viewed together, and r0 also goes with a book; r0 is
     bought together with r2, r1 with the book b1; after r1 people mostly look
-    at r3.
+    at r3. Besides the runner (u1), u7 had r1 and r4 among their recent items,
+    u8 r1, r0 and h2.
     """
     world = World(trending_half_life=HOUR)
     for category, prefix, base in [("books", "b", 50.0), ("shoes/hiking", "h", 30.0),
@@ -46,6 +49,9 @@ def shop() -> World:
                          following=[("r3", 0.7), ("b1", 0.3)], bought=[("b1", 0.2)])
     world.set_item(CatalogItem("gone", category="books", available=False))
     world.set_neighbours("gone", 100.0, (100.0, 0.0), [])
+    for item, users in [("r1", ["u7", "u1", "u8"]), ("r0", ["u1", "u8"]), ("r4", ["u7"]),
+                        ("h2", ["u8"]), ("b3", ["u1"])]:
+        world.set_engagers(item, [engager_key(user) for user in users])
     return world
 
 
@@ -184,6 +190,61 @@ def test_bought_together_has_nothing_where_nothing_was_bought_together() -> None
         world.set_neighbours(item, 1.0, (1.0, 0.0), world.neighbours(item))
     assert bought_together(runner(), world, 10) == []
     assert co_occurrence(runner(), world, 10), "viewed together all the same"
+
+
+# -- similar users ------------------------------------------------------------
+
+
+def test_similar_users_proposes_what_the_most_similar_users_engaged_with() -> None:
+    found = similar_users(runner(), shop(), 10)
+    # the runner's items weigh r1 1, r0 1/2 (squared length 1.25);
+    # u8 shares both of 3 items: 1.5 / sqrt(1.25 * 3); u7 shares r1 of 2: 1 / sqrt(1.25 * 2)
+    u8, u7 = 1.5 / (1.25 * 3) ** 0.5, 1 / (1.25 * 2) ** 0.5
+    assert [(c.item_id, c.score) for c in found] == [("h2", 1.0), ("r4", pytest.approx(u7 / u8))]
+    assert {c.reason for c in found} == {"users with similar taste liked it"}
+
+
+def test_similar_users_leaves_out_the_user_themself_and_what_they_engaged_with_or_bought() -> None:
+    world = shop()
+    world.set_engagers("h3", [engager_key("u8")])
+    buyer = runner()
+    buyer.purchased.append("h3")
+    found = {c.item_id for c in similar_users(buyer, world, 100)}
+    assert "b3" not in found, "only the user themself engaged with b3"
+    assert found.isdisjoint({"r0", "r1", "h3"}), "recent and purchased items"
+    assert found == {"h2", "r4"}
+
+
+def test_similar_users_compares_by_cosine_a_smaller_overlap_of_a_narrower_user_wins() -> None:
+    world = World()
+    world.set_engagers("a", [engager_key("narrow"), engager_key("broad")])
+    world.set_engagers("x", [engager_key("narrow")])
+    for item in ("y", "z", "w"):
+        world.set_engagers(item, [engager_key("broad")])
+    found = similar_users(Profile("u", recent=[["a", 1.0, 0.0]]), world, 10)
+    assert found[0].item_id == "x"
+    assert [c.score for c in found] == [1.0, *[pytest.approx(2**0.5 / 2)] * 3]
+
+
+def test_similar_users_proposes_the_items_of_the_20_most_similar_users_only() -> None:
+    world = World()
+    users = [f"v{n:02}" for n in range(30)]
+    world.set_engagers("a", [engager_key(user) for user in users])
+    for n, user in enumerate(users):  # v00 engaged with one more item, v29 with thirty
+        for k in range(n + 1):
+            world.set_engagers(f"{user}-{k}", [engager_key(user)])
+    found = similar_users(Profile("u", recent=[["a", 1.0, 0.0]]), world, 1000)
+    owners = {c.item_id.split("-")[0] for c in found}
+    assert owners == {f"v{n:02}" for n in range(20)}, "the narrowest users are the most similar"
+
+
+def test_similar_users_has_nothing_without_history_or_without_other_users() -> None:
+    world = shop()
+    assert similar_users(None, world, 10) == []
+    assert similar_users(Profile("u2"), world, 10) == []
+    lonely = World()
+    lonely.set_engagers("r1", [engager_key("u1")])
+    assert similar_users(runner(), lonely, 10) == []
 
 
 # -- category affinity --------------------------------------------------------

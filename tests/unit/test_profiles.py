@@ -8,6 +8,7 @@ import random
 import pytest
 
 from engine.events import Event
+from engine.privacy import engager_key
 from engine.profiles import (
     ItemFacts,
     PairUpdate,
@@ -24,6 +25,7 @@ SHOES = ItemFacts("shoes", ("trail",))
 BOOKS = ItemFacts("books", ("novel",))
 
 _ids = itertools.count()
+U1 = engager_key("u1")  # what the item side knows of the user u1
 
 
 def event(item: str | None, kind: str = "view", ts: float = 0.0,
@@ -183,9 +185,15 @@ def test_a_profile_survives_a_round_trip_through_its_dict() -> None:
 def test_an_interaction_pairs_with_the_users_recent_items() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b", "click", ts=3.0), ItemFacts())])
     assert updates == [
-        PairUpdate("a", 1.0, (), 0.0, level=1.0),
-        PairUpdate("b", 2.0, (("a", 1.0),), 3.0, previous="a", level=2.0),
+        PairUpdate("a", 1.0, (), 0.0, level=1.0, user=U1),
+        PairUpdate("b", 2.0, (("a", 1.0),), 3.0, previous="a", level=2.0, user=U1),
     ]
+
+
+def test_an_item_pushed_out_of_the_recent_items_is_named_so_its_row_forgets_the_user() -> None:
+    limits = ProfileLimits(recent_items=2)
+    _, updates = replay([(event(i), ItemFacts()) for i in ["a", "b", "a", "c"]], limits)
+    assert [u.dropped for u in updates if u is not None] == [(), (), ("b",)]
 
 
 def test_pairs_reach_back_only_as_far_as_the_cooccurrence_window() -> None:
@@ -205,7 +213,8 @@ def test_a_purchase_after_a_view_adds_only_what_the_view_did_not() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b"), ItemFacts()),
                          (event("b", "purchase"), ItemFacts())])
     # a -> b was a transition when b was viewed; buying b after viewing it is none
-    assert updates[-1] == PairUpdate("b", 7.0, (("a", 1.0),), 0.0, previous=None, level=8.0)
+    assert updates[-1] == PairUpdate("b", 7.0, (("a", 1.0),), 0.0, previous=None, level=8.0,
+                                     user=U1)
 
 
 def test_a_low_rating_is_negative_evidence_and_gives_no_pair_update() -> None:
@@ -222,4 +231,5 @@ def test_a_neutral_rating_gives_no_pair_update() -> None:
 
 def test_a_high_rating_is_positive_evidence() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b", "rating", value=5), ItemFacts())])
-    assert updates[-1] == PairUpdate("b", 4.0, (("a", 1.0),), 0.0, previous="a", level=4.0)
+    assert updates[-1] == PairUpdate("b", 4.0, (("a", 1.0),), 0.0, previous="a", level=4.0,
+                                     user=U1)
