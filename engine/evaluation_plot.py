@@ -26,7 +26,8 @@ def plot_hit_rate(dataset: str, results: dict[str, dict[str, Any]], path: Path) 
     """Write the plot of every method's HR@10 over the stream to ``path`` (PNG)."""
     figure, axes = plt.subplots(figsize=(10, 6), dpi=110)
     ranked = sorted(results.items(), key=lambda kv: -kv[1]["hr@10"])
-    for name, row in ranked:
+    colours = plt.get_cmap("tab20").colors  # 20 distinct colours: one per method
+    for index, (name, row) in enumerate(ranked):
         values = row["hr@10_over_stream"]
         if not values:
             continue
@@ -34,6 +35,8 @@ def plot_hit_rate(dataset: str, results: dict[str, dict[str, Any]], path: Path) 
         middles = [size * (i + 0.5) for i in range(len(values))]
         engine = name in _HIGHLIGHTED
         axes.plot(middles, values, label=f"{name} ({row['hr@10']:.4f})",
+                  color=colours[index % len(colours)],
+                  linestyle="-" if name.startswith("engine") else "--",  # baselines dashed
                   linewidth=2.4 if engine else 1.2, marker="o" if engine else None,
                   markersize=3)
     axes.set_title(f"HR@10 over the stream, test-then-train: {dataset}")
