@@ -26,7 +26,8 @@ def plot_hit_rate(dataset: str, results: dict[str, dict[str, Any]], path: Path) 
     """Write the plot of every method's HR@10 over the stream to ``path`` (PNG)."""
     figure, axes = plt.subplots(figsize=(10, 6), dpi=110)
     ranked = sorted(results.items(), key=lambda kv: -kv[1]["hr@10"])
-    colours = plt.get_cmap("tab20").colors  # 20 distinct colours: one per method
+    tab20 = plt.get_cmap("tab20")  # 20 distinct colours: one per method
+    colours = [tab20(i) for i in range(tab20.N)]
     for index, (name, row) in enumerate(ranked):
         values = row["hr@10_over_stream"]
         if not values:
