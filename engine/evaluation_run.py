@@ -10,18 +10,16 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from engine.datasets import read_records
-from engine.errors import EngineError, InvalidRecord
-from engine.evaluation import (
-    EngineMethods,
+from engine.baselines import (
     ItemKNN,
     MatrixFactorisation,
-    Method,
     Popularity,
     RecentPopularity,
     SequentialRules,
-    evaluate,
 )
+from engine.datasets import read_records
+from engine.errors import EngineError, InvalidRecord
+from engine.evaluation import EngineMethods, Method, evaluate
 from engine.events import Event, decode_event, decode_item
 from engine.pipeline import SOURCE_NAMES, EngineConfig
 from engine.settings import Settings

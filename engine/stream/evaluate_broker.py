@@ -146,20 +146,13 @@ async def _lockstep(run: Settings, base: str, records: Sequence[_Record], lists:
                 await producer.send_and_wait(run.topic(record.topic), record.raw,
                                              key=record.key.encode())
                 deadline = time.monotonic() + _SETTLE_TIMEOUT
+                if _apply(sim, record, in_process) and record.event is not None:
+                    await lists.wait_for(record.event.event_id, deadline)
                 if record.event is None:
-                    if record.item is None:
-                        sim.remove_item(record.key)
-                    else:
-                        sim.add_item(record.item)
                     catalog += 1
-                    await _settled(base, run.api_token, sim.summaries, catalog, deadline)
-                    continue
-                event = record.event
-                if sim.apply(event):
-                    in_process[event.event_id] = sim.published.get(event.user_id, [])
-                    await lists.wait_for(event.event_id, deadline)
+                else:
+                    bar.update()
                 await _settled(base, run.api_token, sim.summaries, catalog, deadline)
-                bar.update()
     finally:
         await producer.stop()
 
@@ -199,17 +192,18 @@ async def _drive(run: Settings, base: str, path: Path, limit: int | None, rate: 
     return lists.by_trigger
 
 
-def _in_process_lists(sim: Simulation, records: Sequence[_Record]) -> dict[str, list[str]]:
-    lists = {}
-    for record in records:
-        if record.event is None:
-            if record.item is None:
-                sim.remove_item(record.key)
-            else:
-                sim.add_item(record.item)
-        elif sim.apply(record.event):
-            lists[record.event.event_id] = sim.published.get(record.event.user_id, [])
-    return lists
+def _apply(sim: Simulation, record: _Record, lists: dict[str, list[str]]) -> bool:
+    """Apply a record in process; True for an event that published a list (kept in ``lists``)."""
+    if record.event is None:
+        if record.item is None:
+            sim.remove_item(record.key)
+        else:
+            sim.add_item(record.item)
+        return False
+    if not sim.apply(record.event):
+        return False
+    lists[record.event.event_id] = sim.published.get(record.event.user_id, [])
+    return True
 
 
 def evaluate_via_broker(settings: Settings, path: Path, *, limit: int | None = None,
@@ -239,7 +233,8 @@ def evaluate_via_broker(settings: Settings, path: Path, *, limit: int | None = N
             via_broker = asyncio.run(_drive(run, base, path, limit, rate, records, sim,
                                             in_process))
     if rate is not None:
-        in_process = _in_process_lists(sim, records)
+        for record in records:
+            _apply(sim, record, in_process)
     compared = sorted(via_broker.keys() & in_process.keys())
     differing = [trigger for trigger in compared if via_broker[trigger] != in_process[trigger]]
     methods: list[Method] = [RecordedLists(VIA_BROKER, via_broker),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from engine.evaluation import ItemKNN, RecordedLists, evaluate
+from engine.baselines import ItemKNN
+from engine.evaluation import RecordedLists, evaluate
 from engine.evaluation_plot import plot_hit_rate
 from engine.events import Event
 from engine.pipeline import EngineConfig
