@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.content import category_levels
 from engine.privacy import engager_key
@@ -47,8 +47,13 @@ _SEQUENCE_SEEDS = 3  # how many of the latest items seed next-item candidates
 _SIMILAR_USERS = 20  # the most similar users whose items similar_users proposes
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """An item a source proposes, its score in [0, 1] within the source, and why.
+
+    A named tuple: a list builds dozens of them, and a tuple is several times
+    cheaper to make than a frozen dataclass.
+    """
+
     item_id: str
     score: float
     source: str
@@ -60,26 +65,30 @@ Source = Callable[[Profile | None, World, int], list[Candidate]]
 
 def _normalised(scores: dict[str, float], reasons: dict[str, str], source: str,
                 limit: int) -> list[Candidate]:
-    ranked = heapq.nsmallest(limit, scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    if not ranked or ranked[0][1] <= 0:
+    """The ``limit`` best items (ties by id), scores divided by the best one's."""
+    ranked = heapq.nsmallest(limit, [(-score, item) for item, score in scores.items()])
+    if not ranked or ranked[0][0] >= 0:
         return []
-    best = ranked[0][1]
-    return [Candidate(item, score / best, source, reasons[item])
-            for item, score in ranked if score > 0]
+    best = -ranked[0][0]
+    return [Candidate(item, -negative / best, source, reasons[item])
+            for negative, item in ranked if negative < 0]
 
 
-def _accumulate(
-    contributions: Iterable[tuple[str, float, str]], source: str, limit: int
-) -> list[Candidate]:
+#: Contributions that share a reason: (reason, (item, contribution) pairs).
+Group = tuple[str, Iterable[tuple[str, float]]]
+
+
+def _accumulate(groups: Iterable[Group], source: str, limit: int) -> list[Candidate]:
     """Sum each item's contributions; its reason is that of its largest one."""
     scores: dict[str, float] = {}
     best: dict[str, float] = {}
     reasons: dict[str, str] = {}
-    for item, contribution, reason in contributions:
-        scores[item] = scores.get(item, 0.0) + contribution
-        if contribution > best.get(item, 0.0):
-            best[item] = contribution
-            reasons[item] = reason
+    for reason, contributions in groups:
+        for item, contribution in contributions:
+            scores[item] = scores.get(item, 0.0) + contribution
+            if contribution > best.get(item, 0.0):
+                best[item] = contribution
+                reasons[item] = reason
     return _normalised(scores, reasons, source, limit)
 
 
@@ -90,12 +99,14 @@ def _neighbours_of_recent(
     """Neighbours of the user's recent items, the most recent and strongest counting most."""
     if profile is None:
         return []
-    contributions = (
-        (item, weight / (1.0 + rank) * similarity, f"often {together} together with {seed}")
+    groups = (
+        (f"often {together} together with {seed}",
+         [(item, scale * similarity) for item, similarity in found])
         for rank, (seed, weight, _ts) in enumerate(profile.recent)
-        for item, similarity in neighbours(seed)
+        if (found := neighbours(seed))
+        for scale in [weight / (1.0 + rank)]
     )
-    return _accumulate(contributions, source, limit)
+    return _accumulate(groups, source, limit)
 
 
 def co_occurrence(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
@@ -116,12 +127,14 @@ def sequence(profile: Profile | None, world: World, limit: int) -> list[Candidat
     """
     if profile is None:
         return []
-    contributions = (
-        (item, probability / (1 + 2 * rank), f"often viewed next after {seed}")
+    groups = (
+        (f"often viewed next after {seed}",
+         [(item, probability / divisor) for item, probability in following])
         for rank, (seed, _weight, _ts) in enumerate(profile.recent[:_SEQUENCE_SEEDS])
-        for item, probability in world.next_items(seed)
+        if (following := world.next_items(seed))
+        for divisor in [1 + 2 * rank]
     )
-    return _accumulate(contributions, "sequence", limit)
+    return _accumulate(groups, "sequence", limit)
 
 
 def similar_users(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
@@ -163,13 +176,14 @@ liked it')]
                else sorted(ranked))
     length = math.sqrt(norm)
     known = {*mine, *profile.purchased}
-    contributions = (
-        (item, -negative / length, "users with similar taste liked it")
+    contributions = [
+        (item, -negative / length)
         for negative, user in similar
         for item in engaged(user)
         if item not in known
-    )
-    return _accumulate(contributions, "similar_users", limit)
+    ]
+    return _accumulate([("users with similar taste liked it", contributions)],
+                       "similar_users", limit)
 
 
 def category_affinity(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
@@ -179,11 +193,12 @@ def category_affinity(profile: Profile | None, world: World, limit: int) -> list
     scores: dict[str, float] = {}
     reasons: dict[str, str] = {}
     for category, share in interest_shares(profile.category, top=3).items():
+        reason = f"popular in {category}, which you like"
         for item, popularity in world.trending_in(category, limit):
             score = share * popularity
             if score > scores.get(item, 0.0):
                 scores[item] = score
-                reasons[item] = f"popular in {category}, which you like"
+                reasons[item] = reason
     return _normalised(scores, reasons, "category", limit)
 
 
@@ -211,9 +226,15 @@ def content_based(profile: Profile | None, world: World, limit: int) -> list[Can
 
 
 def trending(profile: Profile | None, world: World, limit: int) -> list[Candidate]:
-    """The most popular items right now (event time): for everyone, and cold start."""
-    return [Candidate(item, score, "trending", "trending now")
-            for item, score in world.trending(limit)]
+    """The most popular items right now (event time): for everyone, and cold start.
+
+    The same for every user until the world ranks trending items again, so the
+    candidates are made once per ranking (:meth:`World.derived`).
+    """
+    ranked = world.trending(limit)
+    made = world.derived(("trending", limit), world.trending_version(), lambda: [
+        Candidate(item, score, "trending", "trending now") for item, score in ranked])
+    return list(made)
 
 
 #: Every source, by name, in the order their reasons are preferred.

@@ -144,8 +144,24 @@ def _load_object(raw: bytes | None, limits: InputLimits, what: str) -> Mapping[s
         raise InvalidRecord(f"not JSON: {exc}"[:_MAX_REASON]) from exc
     if not isinstance(data, dict):
         raise InvalidRecord(f"not a JSON object: got {type(data).__name__}")
-    check_structure(data, limits)
+    if not _within_limits_by_size(text, limits):
+        check_structure(data, limits)
     return data
+
+
+def _within_limits_by_size(text: str, limits: InputLimits) -> bool:
+    """Whether the JSON text is too short to break the structure limits, so no walk is needed.
+
+    No decoded string (or key) is longer than the text, and every level of
+    nesting opens with a ``{`` or a ``[``: an ordinary event passes both.
+
+    >>> _within_limits_by_size('{"a": [1]}', InputLimits(max_string_length=20, max_nesting=2))
+    True
+    >>> _within_limits_by_size('{"a": [[1]]}', InputLimits(max_string_length=20, max_nesting=2))
+    False
+    """
+    return (len(text) <= limits.max_string_length
+            and text.count("{") + text.count("[") <= limits.max_nesting)
 
 
 def _validate(role: str, data: Mapping[str, Any], limits: InputLimits) -> None:

@@ -53,43 +53,59 @@ _DIGITS = 4
 _RANKS = len(_SOURCES)  # first column of the sources' ranks
 _BLEND = 2 * len(_SOURCES)  # first column after them
 _COLUMN = {source: column for column, source in enumerate(_SOURCES)}
+_BLEND_RANKS = 1.0 / (1 + np.arange(64))  # 1 / (1 + rank) in the blend, for pools up to 64
 
 
 def candidate_features(pool: Pool, profile: Profile | None, world: World) -> list[list[float]]:
     """One row (see :data:`FEATURES`) per item of ``pool``, in the pool's order."""
-    rows = [[0.0] * len(FEATURES) for _ in pool.items]  # plain lists: cheaper to fill than numpy
+    items = pool.items
+    if not items:
+        return []
     shares = interest_shares(profile.category) if profile else {}
     favourite = next(iter(shares), None)
     recent = {entry[0]: position for position, entry in enumerate(profile.recent)} \
         if profile else {}
     current_item = world.item(profile.recent[0][0]) if profile and profile.recent else None
     current = current_item.category if current_item else None
-    for i, (item_id, score) in enumerate(zip(pool.items, pool.scores, strict=True)):
-        row = rows[i]
+    # what the sources said, and what the user and the catalog say: Python, item by item;
+    # the columns that need no lookup are filled by numpy below
+    said: list[list[float]] = []
+    about: list[tuple[int, float, float, float, float, float]] = []
+    contributions, column_of, weights, catalog = pool.contributions, _COLUMN, world.weights, \
+        world.item
+    width = 2 * len(_SOURCES)
+    for item_id in items:
+        row = [0.0] * width
         proposed = 0
-        for _weighted, _reason, source, source_score, rank in pool.contributions[item_id]:
-            column = _COLUMN.get(source)
+        for _weighted, _reason, source, source_score, rank in contributions[item_id]:
+            column = column_of.get(source)
             if column is not None:
                 row[column] = source_score
                 row[_RANKS + column] = 1.0 / (1 + rank)
                 proposed += 1
-        item = world.item(item_id)
+        said.append(row)
+        item = catalog(item_id)
         category = item.category if item else None
         position = recent.get(item_id)
-        row[_BLEND] = score
-        row[_BLEND + 1] = 1.0 / (1 + i)
-        row[_BLEND + 2] = proposed / len(_SOURCES)
-        row[_BLEND + 3] = max(world.weights.get(item_id, 0.0), 0.0)
-        row[_BLEND + 4] = world.popularity(item_id)
-        if category is not None:
-            row[_BLEND + 5] = shares.get(category, 0.0)
-            row[_BLEND + 6] = float(category == favourite)
-            row[_BLEND + 7] = float(category == current)
-        if position is not None:
-            row[_BLEND + 8] = 1.0 / (1 + position)
-    if not rows:
-        return []
-    table = np.array(rows)
-    table[:, _BLEND + 3 : _BLEND + 5] = np.log1p(table[:, _BLEND + 3 : _BLEND + 5])
+        weight = weights.get(item_id, 0.0)
+        about.append((
+            proposed,
+            weight if weight > 0.0 else 0.0,
+            shares.get(category, 0.0) if category is not None else 0.0,
+            float(category == favourite) if category is not None else 0.0,
+            float(category == current) if category is not None else 0.0,
+            1.0 / (1 + position) if position is not None else 0.0,
+        ))
+    size = len(items)
+    facts = np.array(about, dtype=float)
+    table = np.empty((size, len(FEATURES)))
+    table[:, :width] = said
+    table[:, _BLEND] = pool.scores
+    table[:, _BLEND + 1] = _BLEND_RANKS[:size] if size <= len(_BLEND_RANKS) \
+        else 1.0 / (1 + np.arange(size))
+    table[:, _BLEND + 2] = facts[:, 0] / len(_SOURCES)
+    table[:, _BLEND + 3] = np.log1p(facts[:, 1])
+    table[:, _BLEND + 4] = np.log1p(world.popularities(items))
+    table[:, _BLEND + 5 :] = facts[:, 2:]
     rounded: list[list[float]] = np.round(table, _DIGITS).tolist()
     return rounded

@@ -341,15 +341,15 @@ def rank_list(
     if profile:  # what the user is looking at right now, and (configurable) just saw
         exclude.update(entry[0] for entry in profile.recent[: config.exclude_recent])
 
-    def allowed(item_id: str) -> bool:
+    def in_category(item_id: str) -> bool:
         if not world.is_recommendable(item_id):
             return False
-        if category is None:
-            return True
         item = world.item(item_id)
-        return item is not None and item.category is not None and (
+        return item is not None and item.category is not None and category is not None and (
             item.category == category or item.category.startswith(category + "/")
         )
+
+    allowed = world.is_recommendable if category is None else in_category
 
     def category_of(item_id: str) -> str | None:
         item = world.item(item_id)
@@ -374,7 +374,8 @@ def rank_list(
     logits: list[float] = []
     if ranker is not None and ranker.warm and profile is not None and profile.recent:
         logits = ranker.scores(rows)  # (a user without history gets the blend: trending)
-        ranker_top = top(sorted(range(len(ids)), key=lambda i: (-logits[i], i)))
+        ranker_top = top([i for _negative, i in sorted(
+            [(-logit, i) for i, logit in enumerate(logits)])])
     variant = assign_variant(user_id, config.variants)
     learned = (variant == "learned" and ranker is not None and ranker_top is not None
                and ranker.serving(config.ranker.guard))

@@ -27,12 +27,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from river import compose, linear_model, optim, preprocessing
 
 __all__ = ["RANKER_STATE_VERSION", "OnlineRanker", "RankerConfig", "probability"]
+
+#: What scoring needs of the model: means, spreads, varying columns, weights, intercept.
+_Parameters = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]
 
 #: Format of :meth:`OnlineRanker.state`; a checkpoint of another version is not loaded.
 RANKER_STATE_VERSION = 1
@@ -72,6 +75,7 @@ class OnlineRanker:
         self.comparisons = 0
         self.wins = 0.0  # decayed: the ranker's top n held the item, the blend's did not
         self.losses = 0.0  # decayed: the other way round
+        self._scoring: tuple[int, Any] | None = None  # see _parameters()
 
     # -- learning ----------------------------------------------------------
     def learn_one(self, row: Sequence[float], clicked: bool) -> None:
@@ -139,15 +143,28 @@ class OnlineRanker:
             return []
         if self.columns is None:
             return [0.0] * len(rows)
+        means, spread, varies, coefficients, intercept = self._parameters()
+        scaled = np.where(varies, (np.asarray(rows, dtype=float) - means) / spread, 0.0)
+        logits: list[float] = (scaled @ coefficients + intercept).tolist()
+        return logits
+
+    def _parameters(self) -> _Parameters:
+        """The scaler's means, standard deviations (1 where 0), which columns vary, the
+        weights and the intercept, as arrays; made again only after the model learnt."""
+        if self._scoring is not None and self._scoring[0] == self.examples:
+            return cast(_Parameters, self._scoring[1])
+        assert self.columns is not None
         scaler = self.model["StandardScaler"]
         regression = self.model["LogisticRegression"]
         weights = regression.weights
         means = np.array([scaler.means.get(c, 0.0) for c in self.columns])
         stds = np.sqrt(np.array([scaler.vars.get(c, 0.0) for c in self.columns]))
         coefficients = np.array([weights.get(c, 0.0) for c in self.columns])
-        spread = np.where(stds > 0, stds, 1.0)
-        scaled = np.where(stds > 0, (np.asarray(rows, dtype=float) - means) / spread, 0.0)
-        return [float(z) for z in scaled @ coefficients + regression.intercept]
+        varies = stds > 0
+        parameters = (means, np.where(varies, stds, 1.0), varies, coefficients,
+                      regression.intercept)
+        self._scoring = (self.examples, parameters)
+        return parameters
 
     def rank(self, rows: Sequence[Sequence[float]]) -> list[int]:
         """Indices of ``rows``, most likely first (ties keep the given order)."""
@@ -223,6 +240,7 @@ class OnlineRanker:
         fresh.comparisons = int(state["comparisons"])
         fresh.wins, fresh.losses = float(state["wins"]), float(state["losses"])
         self.model, self.columns = fresh.model, fresh.columns
+        self._scoring = None
         self.examples, self.positives = fresh.examples, fresh.positives
         self.comparisons, self.wins, self.losses = fresh.comparisons, fresh.wins, fresh.losses
 

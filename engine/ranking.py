@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -88,6 +89,8 @@ def diversify(
     ...           max_per_category=1)
     [2, 0]
     """
+    if max_per_category <= 0:
+        return list(itertools.islice(order, n))
     cap = CategoryCap(category_of, max_per_category)
     picked: list[int] = []
     for index in order:
@@ -134,14 +137,18 @@ def blend_pool(
         weight = weights.get(source, 0.0)
         if weight <= 0:
             continue
-        for rank, candidate in enumerate(items):
-            item = candidate.item_id
+        for rank, (item, score, _source, reason) in enumerate(items):
             if item in exclude:
                 continue
-            contribution = weight * candidate.score
-            scores[item] = scores.get(item, 0.0) + contribution
-            contributions.setdefault(item, []).append(
-                (contribution, candidate.reason, source, candidate.score, rank))
+            contribution = weight * score
+            entry = (contribution, reason, source, score, rank)
+            found = contributions.get(item)
+            if found is None:
+                scores[item] = 0.0 + contribution
+                contributions[item] = [entry]
+            else:
+                scores[item] += contribution
+                found.append(entry)
     chosen: list[str] = []
     chosen_scores: list[float] = []
     for item, score in _best_first(scores, size):
@@ -176,9 +183,15 @@ def blend(
 
 
 def _best_first(scores: dict[str, float], n: int) -> Iterator[tuple[str, float]]:
-    """Items by descending score (ties by id): a partial sort first, the rest only if needed."""
-    order = lambda kv: (-kv[1], kv[0])  # noqa: E731
-    head = heapq.nsmallest(4 * n, scores.items(), key=order)
-    yield from head
-    if len(head) < len(scores):
-        yield from sorted(scores.items(), key=order)[len(head):]
+    """Items by descending score (ties by id): a partial sort first, the rest only if needed.
+
+    >>> list(_best_first({"a": 1.0, "b": 2.0, "c": 1.0}, 1))
+    [('b', 2.0), ('a', 1.0), ('c', 1.0)]
+    """
+    keyed = [(-score, item) for item, score in scores.items()]  # tuples compare in C
+    head = heapq.nsmallest(4 * n, keyed)
+    for negative, item in head:
+        yield item, -negative
+    if len(head) < len(keyed):
+        for negative, item in sorted(keyed)[len(head):]:
+            yield item, -negative

@@ -23,15 +23,18 @@ needed to compare items.
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+from sortedcontainers import SortedList
 
 from engine.content import ContentIndex, category_levels
 from engine.events import CatalogItem
 
 __all__ = ["World"]
+
+T = TypeVar("T")
 
 _TRENDING_POOL = 200  # items kept in the cached trending lists
 _MIN_STALENESS = 32  # popularity changes a cached trending list may lag behind
@@ -60,10 +63,16 @@ class World:
         self._engaged: dict[str, dict[str, None]] = {}  # engager key -> its items (ordered set)
         self._latest = 0.0  # the latest event time of any popularity seen
         self._members: dict[str, set[str]] = {}  # category (any level) -> items
+        self._levels: dict[str, tuple[str, ...]] = {}  # item -> its category's levels
+        # (popularity key, item) of every item with a popularity, in order; and the same
+        # for the members of each category asked for (made on the first question)
+        self._ranked: SortedList = SortedList()
+        self._ranked_in: dict[str, SortedList] = {}
         self.content = ContentIndex()
         self._changes = 0  # popularity changes so far
         self._trending: tuple[int, list[tuple[str, float]]] | None = None
         self._trending_by_category: dict[str, tuple[int, list[tuple[str, float]]]] = {}
+        self._derived: dict[Hashable, tuple[Hashable, Any]] = {}  # see derived()
 
     # -- updates ---------------------------------------------------------
     def set_item(self, item: CatalogItem) -> None:
@@ -82,10 +91,20 @@ class World:
             self._index(item_id, old.category, None)
 
     def _index(self, item_id: str, old: str | None, new: str | None) -> None:
+        key = self._popularity.get(item_id)
         for level in category_levels(old):
             self._members.get(level, set()).discard(item_id)
-        for level in category_levels(new):
+            if key is not None and (ranked := self._ranked_in.get(level)) is not None:
+                ranked.remove((key, item_id))
+        levels = category_levels(new)
+        for level in levels:
             self._members.setdefault(level, set()).add(item_id)
+            if key is not None and (ranked := self._ranked_in.get(level)) is not None:
+                ranked.add((key, item_id))
+        if levels:
+            self._levels[item_id] = tuple(levels)
+        else:
+            self._levels.pop(item_id, None)
         for level in {*category_levels(old), *category_levels(new)}:
             self._trending_by_category.pop(level, None)
 
@@ -143,7 +162,8 @@ class World:
         for table in (self._neighbours, self._next, self._bought, self._weights, self._weight_ts):
             table.pop(item_id, None)
         self.set_engagers(item_id, ())
-        if self._popularity.pop(item_id, None) is not None:
+        if (key := self._popularity.pop(item_id, None)) is not None:
+            self._rerank(item_id, key, None)
             self._changes += 1
 
     def set_neighbours(
@@ -174,9 +194,21 @@ class World:
         key = (
             math.log(value) + math.log(2) * as_of / self._half_life if value > 0 else -math.inf
         )
-        if self._popularity.get(item_id) != key:
+        if (old := self._popularity.get(item_id)) != key:
             self._popularity[item_id] = key
+            self._rerank(item_id, old, key)
             self._changes += 1
+
+    def _rerank(self, item_id: str, old: float | None, new: float | None) -> None:
+        """Move an item to its new popularity in the ranked lists it is in."""
+        lists = [self._ranked]
+        lists.extend(ranked for level in self._levels.get(item_id, ())
+                     if (ranked := self._ranked_in.get(level)) is not None)
+        for ranked in lists:
+            if old is not None:
+                ranked.remove((old, item_id))
+            if new is not None:
+                ranked.add((new, item_id))
 
     def _fresh(self, cached: tuple[int, list[tuple[str, float]]] | None) -> bool:
         if cached is None:
@@ -239,6 +271,20 @@ class World:
             return 0.0
         return math.exp(key - math.log(2) * self._latest / self._half_life)
 
+    def popularities(self, item_ids: Sequence[str]) -> list[float]:
+        """:meth:`popularity` of each item, in order.
+
+        >>> w = World(trending_half_life=10.0)
+        >>> w.set_neighbours("a", 4.0, (4.0, 0.0), [])
+        >>> w.popularities(["a", "c"])
+        [4.0, 0.0]
+        """
+        keys = self._popularity
+        now = math.log(2) * self._latest / self._half_life
+        exp, none = math.exp, -math.inf
+        return [0.0 if (key := keys.get(item_id, none)) == none else exp(key - now)
+                for item_id in item_ids]
+
     def item_count(self) -> int:
         return len(self._items)
 
@@ -247,30 +293,56 @@ class World:
 
     def trending(self, n: int) -> list[tuple[str, float]]:
         """Most popular recommendable items now, score 1.0 for the top one."""
-        if not self._fresh(self._trending):
-            self._trending = (self._changes, self._rank(self._popularity))
-        assert self._trending is not None
-        return self._trending[1][:n]
+        return self._ranked_trending()[1][:n]
+
+    def trending_version(self) -> int:
+        """Changes when :meth:`trending` may answer differently (it was ranked again)."""
+        return self._ranked_trending()[0]
+
+    def _ranked_trending(self) -> tuple[int, list[tuple[str, float]]]:
+        if self._trending is None or not self._fresh(self._trending):
+            self._trending = (self._changes, self._top(self._ranked))
+        return self._trending
+
+    def derived(self, key: Hashable, version: Hashable, make: Callable[[], T]) -> T:
+        """A value derived from the world, kept until ``version`` changes, then made again.
+
+        For what every user's list shares (the trending candidates, say).
+
+        >>> w = World()
+        >>> [w.derived("x", version, lambda: [made]) for version, made in [(1, 1), (1, 2), (2, 3)]]
+        [[1], [1], [3]]
+        """
+        kept = self._derived.get(key)
+        if kept is None or kept[0] != version:
+            kept = self._derived[key] = (version, make())
+        return cast(T, kept[1])
 
     def trending_in(self, category: str, n: int) -> list[tuple[str, float]]:
         """Most popular recommendable items of a category (or its sub-categories)."""
         cached = self._trending_by_category.get(category)
         if not self._fresh(cached):
-            popularity = self._popularity
-            members = {
-                item_id: popularity[item_id]
-                for item_id in self._members.get(category, ())
-                if item_id in popularity
-            }
-            cached = self._trending_by_category[category] = (self._changes, self._rank(members))
+            ranked = self._ranked_in.get(category)
+            if ranked is None:
+                popularity = self._popularity
+                ranked = self._ranked_in[category] = SortedList(
+                    (popularity[item_id], item_id)
+                    for item_id in self._members.get(category, ()) if item_id in popularity)
+            cached = self._trending_by_category[category] = (self._changes, self._top(ranked))
         assert cached is not None
         return cached[1][:n]
 
-    def _rank(self, keys: dict[str, float]) -> list[tuple[str, float]]:
-        candidates = (
-            (key, item_id) for item_id, key in keys.items() if self.is_recommendable(item_id)
-        )
-        top = heapq.nlargest(_TRENDING_POOL, candidates)
+    def _top(self, ranked: SortedList) -> list[tuple[str, float]]:
+        """The most popular recommendable items of ``ranked`` (ties: the larger id first)."""
+        removed, items = self._removed, self._items  # is_recommendable, inlined
+        top: list[tuple[float, str]] = []
+        for key, item_id in reversed(ranked):
+            if item_id in removed or ((item := items.get(item_id)) is not None
+                                      and not item.available):
+                continue
+            top.append((key, item_id))
+            if len(top) == _TRENDING_POOL:
+                break
         if not top or top[0][0] == -math.inf:
             return []
         best = top[0][0]
