@@ -45,7 +45,7 @@ RANKER_STATE_VERSION = 1
 class RankerConfig:
     """How the learned ranker is fed and when it is trusted (from the settings)."""
 
-    pool: int = 30  # blend candidates the ranker re-orders (at least the list's length)
+    pool: int = 20  # blend candidates the ranker re-orders (at least the list's length)
     lists: int = 2  # served lists each profile remembers, to learn from reactions to them
     negatives: int = 4  # candidates sampled as negatives for each implicit positive
     min_examples: int = 1000  # examples learnt before the ranker may serve

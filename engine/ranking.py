@@ -131,24 +131,13 @@ def blend_pool(
 
     With a ``cap``, only the items it admits (diversity).
     """
+    weighted = [(source, weight, items) for source, items in candidates.items()
+                if (weight := weights.get(source, 0.0)) > 0]
     scores: dict[str, float] = {}
-    contributions: dict[str, list[tuple[float, str, str, float, int]]] = {}
-    for source, items in candidates.items():
-        weight = weights.get(source, 0.0)
-        if weight <= 0:
-            continue
-        for rank, (item, score, _source, reason) in enumerate(items):
-            if item in exclude:
-                continue
-            contribution = weight * score
-            entry = (contribution, reason, source, score, rank)
-            found = contributions.get(item)
-            if found is None:
-                scores[item] = 0.0 + contribution
-                contributions[item] = [entry]
-            else:
-                scores[item] += contribution
-                found.append(entry)
+    for _source, weight, items in weighted:
+        for item, score, _, _reason in items:
+            if item not in exclude:
+                scores[item] = scores.get(item, 0.0) + weight * score
     chosen: list[str] = []
     chosen_scores: list[float] = []
     for item, score in _best_first(scores, size):
@@ -158,6 +147,13 @@ def blend_pool(
             continue
         chosen.append(item)
         chosen_scores.append(round(score, 6))
+    # what each source said of the chosen items only: the rest need no explaining
+    contributions: dict[str, list[tuple[float, str, str, float, int]]] = {
+        item: [] for item in chosen}
+    for source, weight, items in weighted:
+        for rank, (item, score, _, reason) in enumerate(items):
+            if (found := contributions.get(item)) is not None:
+                found.append((weight * score, reason, source, score, rank))
     return Pool(chosen, chosen_scores, contributions)
 
 

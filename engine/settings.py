@@ -91,7 +91,7 @@ class Settings:
     exclude_recent: int = 1  # the user's latest items never recommended (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill in a list (0: no cap)
     ranker_min_examples: int = 1000  # examples the learned ranker learns before it may serve
-    ranker_pool: int = 30  # blend candidates the learned ranker re-orders
+    ranker_pool: int = 20  # blend candidates the learned ranker re-orders
     ranker_lists: int = 2  # served lists a profile remembers, to learn from reactions to them
     ranker_guard: bool = True  # serve the ranker only while it beats the blend online
     mf_factors: int = 16  # latent factors of the matrix factorisation source

@@ -35,8 +35,9 @@ from engine.events import CatalogItem
 __all__ = ["World"]
 
 T = TypeVar("T")
+#: A trending list as made: (popularity changes then, items asked for, the list).
+_Made = tuple[int, int, list[tuple[str, float]]]
 
-_TRENDING_POOL = 200  # items kept in the cached trending lists
 _MIN_STALENESS = 32  # popularity changes a cached trending list may lag behind
 
 
@@ -70,8 +71,8 @@ class World:
         self._ranked_in: dict[str, SortedList] = {}
         self.content = ContentIndex()
         self._changes = 0  # popularity changes so far
-        self._trending: tuple[int, list[tuple[str, float]]] | None = None
-        self._trending_by_category: dict[str, tuple[int, list[tuple[str, float]]]] = {}
+        self._trending: _Made | None = None
+        self._trending_by_category: dict[str, _Made] = {}
         self._derived: dict[Hashable, tuple[Hashable, Any]] = {}  # see derived()
 
     # -- updates ---------------------------------------------------------
@@ -210,11 +211,10 @@ class World:
             if new is not None:
                 ranked.add((new, item_id))
 
-    def _fresh(self, cached: tuple[int, list[tuple[str, float]]] | None) -> bool:
-        if cached is None:
-            return False
+    def _fresh(self, made_at: int) -> bool:
+        """Few enough popularity changes since ``made_at`` for a list made then to stand."""
         allowed = max(_MIN_STALENESS, len(self._popularity) // 50)
-        return self._changes - cached[0] < allowed
+        return self._changes - made_at < allowed
 
     # -- queries ---------------------------------------------------------
     def item(self, item_id: str) -> CatalogItem | None:
@@ -293,16 +293,19 @@ class World:
 
     def trending(self, n: int) -> list[tuple[str, float]]:
         """Most popular recommendable items now, score 1.0 for the top one."""
-        return self._ranked_trending()[1][:n]
+        if not self._serves(self._trending, n):
+            self._trending = (self._changes, n, self._top(self._ranked, n))
+        assert self._trending is not None
+        return self._trending[2][:n]
 
     def trending_version(self) -> int:
-        """Changes when :meth:`trending` may answer differently (it was ranked again)."""
-        return self._ranked_trending()[0]
+        """Changes when :meth:`trending` may answer differently (it was made again)."""
+        return self._trending[0] if self._trending is not None else -1
 
-    def _ranked_trending(self) -> tuple[int, list[tuple[str, float]]]:
-        if self._trending is None or not self._fresh(self._trending):
-            self._trending = (self._changes, self._top(self._ranked))
-        return self._trending
+    def _serves(self, made: _Made | None, n: int) -> bool:
+        """A list made earlier is fresh enough and long enough (or holds every item)."""
+        return (made is not None and self._fresh(made[0])
+                and (n <= made[1] or len(made[2]) < made[1]))
 
     def derived(self, key: Hashable, version: Hashable, make: Callable[[], T]) -> T:
         """A value derived from the world, kept until ``version`` changes, then made again.
@@ -321,27 +324,30 @@ class World:
     def trending_in(self, category: str, n: int) -> list[tuple[str, float]]:
         """Most popular recommendable items of a category (or its sub-categories)."""
         cached = self._trending_by_category.get(category)
-        if not self._fresh(cached):
+        if not self._serves(cached, n):
             ranked = self._ranked_in.get(category)
             if ranked is None:
                 popularity = self._popularity
                 ranked = self._ranked_in[category] = SortedList(
                     (popularity[item_id], item_id)
                     for item_id in self._members.get(category, ()) if item_id in popularity)
-            cached = self._trending_by_category[category] = (self._changes, self._top(ranked))
+            cached = self._trending_by_category[category] = (
+                self._changes, n, self._top(ranked, n))
         assert cached is not None
-        return cached[1][:n]
+        return cached[2][:n]
 
-    def _top(self, ranked: SortedList) -> list[tuple[str, float]]:
-        """The most popular recommendable items of ``ranked`` (ties: the larger id first)."""
+    def _top(self, ranked: SortedList, n: int) -> list[tuple[str, float]]:
+        """The ``n`` most popular recommendable items of ``ranked`` (ties: the larger id first)."""
         removed, items = self._removed, self._items  # is_recommendable, inlined
         top: list[tuple[float, str]] = []
+        if n <= 0:
+            return []
         for key, item_id in reversed(ranked):
             if item_id in removed or ((item := items.get(item_id)) is not None
                                       and not item.available):
                 continue
             top.append((key, item_id))
-            if len(top) == _TRENDING_POOL:
+            if len(top) == n:
                 break
         if not top or top[0][0] == -math.inf:
             return []
