@@ -62,6 +62,10 @@ class Candidate(NamedTuple):
 
 Source = Callable[[Profile | None, World, int], list[Candidate]]
 
+#: Makes a Candidate from a 4-tuple without the named tuple's Python-level ``__new__``:
+#: sources make dozens per list.
+_candidate = tuple.__new__
+
 
 def _normalised(scores: dict[str, float], reasons: dict[str, str], source: str,
                 limit: int) -> list[Candidate]:
@@ -70,7 +74,7 @@ def _normalised(scores: dict[str, float], reasons: dict[str, str], source: str,
     if not ranked or ranked[0][0] >= 0:
         return []
     best = -ranked[0][0]
-    return [Candidate(item, -negative / best, source, reasons[item])
+    return [_candidate(Candidate, (item, -negative / best, source, reasons[item]))
             for negative, item in ranked if negative < 0]
 
 
