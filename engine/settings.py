@@ -86,7 +86,7 @@ class Settings:
     commit_interval: float = 1.0
     producer_linger_ms: int = 2  # batching of the worker's sends (changelogs, lists)
     producer_batch_bytes: int = 262144  # producer batch per partition (one pending batch each)
-    item_batch_ms: int = 5  # how long the item side gathers row increments before applying them
+    item_batch_ms: int = 50  # how long the item side gathers row increments before applying them
     blend_weights: Mapping[str, float] | None = None  # None: the engine's defaults
     exclude_recent: int = 1  # the user's latest items never recommended (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill in a list (0: no cap)

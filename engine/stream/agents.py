@@ -25,7 +25,7 @@ from engine.profiles import erasure
 from engine.similarity import ItemRow, apply_increments
 from engine.stream.app import EngineApp, Runtime
 from engine.stream.connection import client_options
-from engine.stream.continuity import InputContinuity, read_range
+from engine.stream.continuity import InputContinuity, group_committed, read_range
 from engine.stream.increments import decode_increments, item_partition
 
 __all__ = ["install"]
@@ -231,18 +231,21 @@ def _partition_of(profile: Any) -> int:
 
 
 def _continuity(app: EngineApp, rt: Runtime) -> InputContinuity:
-    """Skipped-record detection for the clickstream agent (see :mod:`.continuity`)."""
+    """Skipped-record detection for the clickstream and item-rows agents (:mod:`.continuity`)."""
     connection = client_options(rt.settings)
 
-    def committed(topic: str, partition: int) -> int | None:
+    def known(topic: str, partition: int) -> int | None:
         consumer: Any = app.consumer  # Faust's own record of the group's committed offsets
         offset: int | None = consumer._committed_offset.get(TP(topic, partition))
         return offset
 
+    async def committed(topic: str, partition: int) -> int | None:
+        return await group_committed(connection, app.conf.id, topic, partition)
+
     async def reader(topic: str, partition: int, start: int, end: int) -> list[Any]:
         return await read_range(connection, topic, partition, start, end)
 
-    return InputContinuity(committed, reader)
+    return InputContinuity(known, committed, reader)
 
 
 def _follow_assignment(app: EngineApp, rt: Runtime, continuity: InputContinuity) -> None:

@@ -284,3 +284,32 @@ def test_read_range_reads_exactly_the_asked_offsets(broker: EmbeddedBroker) -> N
         return [r.offset for r in records]
 
     assert asyncio.run(scenario()) == list(range(5, 12))
+
+
+def test_group_committed_reads_a_group_s_committed_offset_without_joining(
+    broker: EmbeddedBroker,
+) -> None:
+    from aiokafka.structs import OffsetAndMetadata
+
+    from engine.stream.continuity import group_committed
+
+    connection = {"bootstrap_servers": broker.bootstrap}
+
+    async def scenario() -> tuple[int | None, int | None, int | None]:
+        topic = await _new_topic(broker.bootstrap, partitions=2)
+        group = _unique("group")
+        await _produce_batches(broker.bootstrap, topic, [20])
+        before = await group_committed(connection, group, topic, 0)
+        member = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
+                                  enable_auto_commit=False)
+        await member.start()
+        try:
+            member.assign([TopicPartition(topic, 0)])
+            await member.commit({TopicPartition(topic, 0): OffsetAndMetadata(17, "")})
+            committed = await group_committed(connection, group, topic, 0)
+            other = await group_committed(connection, group, topic, 1)
+        finally:
+            await member.stop()
+        return before, committed, other
+
+    assert asyncio.run(scenario()) == (None, 17, None)

@@ -11,7 +11,8 @@ input event must have had its list published at least once
 event are counted and must stay rare.
 
 ``ENGINE_CRASH_ROUNDS`` (default 1) repeats the three faults that many times
-for a longer run.
+for a longer run; ``ENGINE_ITEM_BATCH_MS`` (default: the engine's) sets the
+workers' item-side batch length.
 """
 
 from __future__ import annotations
@@ -44,13 +45,15 @@ from contract_client import (
 from engine.datasets import read_records
 from engine.events import decode_event
 from engine.pipeline import EngineConfig
-from engine.settings import Settings
+from engine.settings import Settings, load_settings
 from engine.simulation import Simulation
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker
 
 REES46 = Path(__file__).resolve().parents[2] / "engine" / "samples" / "rees46_2019_10_head.csv.gz"
 ROUNDS = int(os.environ.get("ENGINE_CRASH_ROUNDS", "1"))
+ITEM_BATCH_MS = load_settings(
+    {k: v for k, v in os.environ.items() if k == "ENGINE_ITEM_BATCH_MS"}).item_batch_ms
 RATE = 200  # events per second
 SECONDS_PER_FAULT = 12
 CHECKED_ITEMS = 400
@@ -99,7 +102,8 @@ def test_nothing_is_lost_or_applied_twice_across_kills_stops_and_freezes(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     settings = isolated_settings(broker.url, "crash", tmp_path / "data",
-                                 producer_linger_ms=20, commit_interval=0.5)
+                                 producer_linger_ms=20, commit_interval=0.5,
+                                 item_batch_ms=ITEM_BATCH_MS)
     asyncio.run(create_topics(settings))
     faults = [signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP] * ROUNDS
     records = list(read_records(REES46, limit=RATE * SECONDS_PER_FAULT * (len(faults) + 1)))

@@ -1,25 +1,45 @@
-"""The clickstream agent notices input records the consumer skipped and gets them back."""
+"""The agents notice input records the consumer skipped and get them back."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from engine.stream.continuity import InputContinuity
 
 
 class Log:
-    """A partition's records by offset, and what was read back from it."""
+    """A partition's records by offset, the group's committed offset, and who was asked what.
 
-    def __init__(self, committed: int | None) -> None:
+    ``committed``: the group's committed offset on the broker (None: none).
+    ``known``: whether the consumer has recorded it (Faust records it only
+    when its recovery seeks to it, after fetching has resumed).
+    """
+
+    def __init__(self, committed: int | None, *, known: bool = True) -> None:
         self.committed = committed
+        self.known = known
         self.reads: list[tuple[int, int]] = []
+        self.lookups = 0
+        self.failing_reads = 0
 
-    def committed_offset(self, topic: str, partition: int) -> int | None:
+    def known_offset(self, topic: str, partition: int) -> int | None:
+        return self.committed if self.known else None
+
+    async def broker_offset(self, topic: str, partition: int) -> int | None:
+        self.lookups += 1
         return self.committed
 
     async def read(self, topic: str, partition: int, start: int, end: int) -> list[int]:
+        if self.failing_reads:
+            self.failing_reads -= 1
+            raise TimeoutError("broker unavailable")
         self.reads.append((start, end))
         return list(range(start, end))
+
+    def continuity(self) -> InputContinuity:
+        return InputContinuity(self.known_offset, self.broker_offset, self.read)
 
 
 def missing(continuity: InputContinuity, offsets: list[int]) -> list[list[int]]:
@@ -31,31 +51,31 @@ def missing(continuity: InputContinuity, offsets: list[int]) -> list[list[int]]:
 
 def test_consecutive_records_from_the_committed_offset_need_nothing() -> None:
     log = Log(committed=10)
-    assert missing(InputContinuity(log.committed_offset, log.read), [10, 11, 12]) == [[], [], []]
+    assert missing(log.continuity(), [10, 11, 12]) == [[], [], []]
     assert log.reads == []
+    assert log.lookups == 0  # the consumer knew the committed offset
 
 
 def test_records_skipped_after_the_committed_offset_are_read_back() -> None:
     log = Log(committed=10)
-    assert missing(InputContinuity(log.committed_offset, log.read), [13, 14]) == [[10, 11, 12], []]
+    assert missing(log.continuity(), [13, 14]) == [[10, 11, 12], []]
 
 
 def test_a_hole_in_the_middle_is_read_back_once() -> None:
     log = Log(committed=0)
-    found = missing(InputContinuity(log.committed_offset, log.read), [0, 1, 5, 6, 9])
+    found = missing(log.continuity(), [0, 1, 5, 6, 9])
     assert found == [[], [], [2, 3, 4], [], [7, 8]]
     assert log.reads == [(2, 5), (7, 9)]
 
 
 def test_redelivered_records_are_not_a_hole() -> None:
     log = Log(committed=0)
-    assert missing(InputContinuity(log.committed_offset, log.read), [0, 1, 2, 1, 2, 3]) == [
-        [], [], [], [], [], []]
+    assert missing(log.continuity(), [0, 1, 2, 1, 2, 3]) == [[], [], [], [], [], []]
 
 
 def test_a_revoked_partition_starts_again_from_the_committed_offset() -> None:
     log = Log(committed=0)
-    continuity = InputContinuity(log.committed_offset, log.read)
+    continuity = log.continuity()
     missing(continuity, [0, 1, 2])
     continuity.forget([("clickstream", 0)])
     log.committed = 40  # another worker processed and committed up to 40 meanwhile
@@ -63,6 +83,35 @@ def test_a_revoked_partition_starts_again_from_the_committed_offset() -> None:
     assert log.reads == []
 
 
-def test_without_a_committed_offset_the_partition_starts_at_zero() -> None:
-    log = Log(committed=None)
-    assert missing(InputContinuity(log.committed_offset, log.read), [2]) == [[0, 1]]
+def test_a_committed_offset_the_consumer_does_not_know_yet_is_asked_of_the_broker() -> None:
+    # A newly assigned partition's first records can reach the agent before
+    # Faust has recorded its committed offset: that is not "offset 0".
+    log = Log(committed=2340, known=False)
+    assert missing(log.continuity(), [2340, 2341]) == [[], []]
+    assert log.reads == []
+    assert log.lookups == 1  # once per assignment, not per record
+
+
+def test_a_hole_after_an_unknown_committed_offset_is_read_from_the_broker_s_offset() -> None:
+    log = Log(committed=2340, known=False)
+    assert missing(log.continuity(), [2343]) == [[2340, 2341, 2342]]
+
+
+def test_a_group_without_a_committed_offset_reads_the_partition_from_the_start() -> None:
+    log = Log(committed=None, known=False)
+    assert missing(log.continuity(), [2]) == [[0, 1]]
+
+
+def test_a_failed_read_back_is_tried_again_with_the_next_record() -> None:
+    log = Log(committed=10)
+    log.failing_reads = 1
+    continuity = log.continuity()
+    with pytest.raises(TimeoutError):
+        missing(continuity, [13])
+    assert missing(continuity, [14]) == [[10, 11, 12, 13]]
+
+
+def test_a_partition_s_first_record_needs_no_committed_offset() -> None:
+    log = Log(committed=None, known=False)
+    assert missing(log.continuity(), [0, 1]) == [[], []]
+    assert log.lookups == 0
