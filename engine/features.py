@@ -53,7 +53,6 @@ _DIGITS = 4
 _RANKS = len(_SOURCES)  # first column of the sources' ranks
 _BLEND = 2 * len(_SOURCES)  # first column after them
 _COLUMN = {source: column for column, source in enumerate(_SOURCES)}
-_BLEND_RANKS = 1.0 / (1 + np.arange(64))  # 1 / (1 + rank) in the blend, for pools up to 64
 
 
 def candidate_features(pool: Pool, profile: Profile | None, world: World) -> list[list[float]]:
@@ -101,8 +100,7 @@ def candidate_features(pool: Pool, profile: Profile | None, world: World) -> lis
     table = np.empty((size, len(FEATURES)))
     table[:, :width] = said
     table[:, _BLEND] = pool.scores
-    table[:, _BLEND + 1] = _BLEND_RANKS[:size] if size <= len(_BLEND_RANKS) \
-        else 1.0 / (1 + np.arange(size))
+    table[:, _BLEND + 1] = 1.0 / (1 + np.arange(size))
     table[:, _BLEND + 2] = facts[:, 0] / len(_SOURCES)
     table[:, _BLEND + 3] = np.log1p(facts[:, 1])
     table[:, _BLEND + 4] = np.log1p(world.popularities(items))

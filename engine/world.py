@@ -93,7 +93,8 @@ class World:
 
     def _index(self, item_id: str, old: str | None, new: str | None) -> None:
         key = self._popularity.get(item_id)
-        for level in category_levels(old):
+        old_levels = category_levels(old)
+        for level in old_levels:
             self._members.get(level, set()).discard(item_id)
             if key is not None and (ranked := self._ranked_in.get(level)) is not None:
                 ranked.remove((key, item_id))
@@ -106,7 +107,7 @@ class World:
             self._levels[item_id] = tuple(levels)
         else:
             self._levels.pop(item_id, None)
-        for level in {*category_levels(old), *category_levels(new)}:
+        for level in {*old_levels, *levels}:
             self._trending_by_category.pop(level, None)
 
     def apply_summary(self, summary: dict[str, Any]) -> None:
@@ -266,10 +267,7 @@ class World:
         >>> w.popularity("a"), w.popularity("b"), w.popularity("c")
         (1.0, 1.0, 0.0)
         """
-        key = self._popularity.get(item_id, -math.inf)
-        if key == -math.inf:
-            return 0.0
-        return math.exp(key - math.log(2) * self._latest / self._half_life)
+        return self.popularities([item_id])[0]
 
     def popularities(self, item_ids: Sequence[str]) -> list[float]:
         """:meth:`popularity` of each item, in order.
