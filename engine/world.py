@@ -38,16 +38,19 @@ T = TypeVar("T")
 #: A trending list as made: (popularity changes then, items asked for, the list).
 _Made = tuple[int, int, list[tuple[str, float]]]
 
-_MIN_STALENESS = 32  # popularity changes a cached trending list may lag behind
+#: A cached trending list may lag behind one popularity change per this many known
+#: items (at least one change): exact while the world is small, cheap once it is large.
+_ITEMS_PER_STALE_CHANGE = 50
 
 
 class World:
     """Read-mostly view of all items; updates are cheap, trending lists are cached.
 
-    A cached trending list is recomputed once enough popularity changes have
-    come in (at least 32, or 2% of the items): bounded staleness instead of a
-    scan of every item for every list. Availability is always current: the
-    ranking checks :meth:`is_recommendable` for every item it returns.
+    A cached trending list is recomputed once popularity changes as many as 2%
+    of the known items have come in (a small world's lists are always exact):
+    bounded staleness instead of a walk down the popularity order for every
+    list. Availability is always current: the ranking checks
+    :meth:`is_recommendable` for every item it returns.
     """
 
     def __init__(self, trending_half_life: float = 86400.0) -> None:
@@ -214,7 +217,7 @@ class World:
 
     def _fresh(self, made_at: int) -> bool:
         """Few enough popularity changes since ``made_at`` for a list made then to stand."""
-        allowed = max(_MIN_STALENESS, len(self._popularity) // 50)
+        allowed = max(1, len(self._popularity) // _ITEMS_PER_STALE_CHANGE)
         return self._changes - made_at < allowed
 
     # -- queries ---------------------------------------------------------

@@ -78,3 +78,29 @@ def test_trending_lists_after_any_changes_are_those_of_a_world_built_from_the_en
     assert world.trending(20) == fresh.trending(20)
     for category in CATEGORIES[1:]:
         assert world.trending_in(category, 20) == fresh.trending_in(category, 20), category
+
+
+def test_a_small_worlds_trending_lists_follow_every_popularity_change() -> None:
+    """A new deployment's first cold-start lists show the items seen so far, in order."""
+    world = World(trending_half_life=100.0)
+    for item_id in ("a", "b"):
+        world.set_item(CatalogItem(item_id, category="shoes"))
+    assert world.trending(10) == [] and world.trending_in("shoes", 10) == []
+    world.set_neighbours("a", 1.0, (1.0, 0.0), [])
+    assert [i for i, _ in world.trending(10)] == [i for i, _ in world.trending_in("shoes", 10)] \
+        == ["a"]
+    world.set_neighbours("b", 2.0, (2.0, 0.0), [])
+    assert [i for i, _ in world.trending(10)] == [i for i, _ in world.trending_in("shoes", 10)] \
+        == ["b", "a"]
+
+
+def test_a_large_worlds_trending_list_is_made_again_after_changes_to_two_percent_of_it() -> None:
+    world = World(trending_half_life=100.0)
+    for n in range(1000):
+        world.set_neighbours(f"i{n}", 1.0 + n, (1.0 + n, 0.0), [])
+    made = (world.trending(10), world.trending_version())
+    for n in range(19):  # 19 changes: the list stands (bounded staleness, no walk per list)
+        world.set_neighbours(f"i{n}", 5000.0 + n, (5000.0 + n, 0.0), [])
+        assert (world.trending(10), world.trending_version()) == made
+    world.set_neighbours("i19", 5019.0, (5019.0, 0.0), [])  # the 20th: made again, exact
+    assert [i for i, _ in world.trending(3)] == ["i19", "i18", "i17"]
