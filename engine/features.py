@@ -30,7 +30,9 @@ from engine.profiles import Profile, interest_shares
 from engine.ranking import Pool
 from engine.world import World
 
-__all__ = ["FEATURES", "candidate_features"]
+__all__ = ["FEATURES", "Row", "candidate_features"]
+
+Row = tuple[float, ...]  # one candidate's features, in the order of FEATURES
 
 _SOURCES = tuple(SOURCES)
 
@@ -55,8 +57,12 @@ _BLEND = 2 * len(_SOURCES)  # first column after them
 _COLUMN = {source: column for column, source in enumerate(_SOURCES)}
 
 
-def candidate_features(pool: Pool, profile: Profile | None, world: World) -> list[list[float]]:
-    """One row (see :data:`FEATURES`) per item of ``pool``, in the pool's order."""
+def candidate_features(pool: Pool, profile: Profile | None, world: World) -> list[Row]:
+    """One row (see :data:`FEATURES`) per item of ``pool``, in the pool's order.
+
+    Rows are tuples: a profile remembers them, and tuples of floats are left out of
+    the garbage collector's scans (lists of them made its full collections long).
+    """
     items = pool.items
     if not items:
         return []
@@ -106,4 +112,4 @@ def candidate_features(pool: Pool, profile: Profile | None, world: World) -> lis
     table[:, _BLEND + 4] = np.log1p(world.popularities(items))
     table[:, _BLEND + 5 :] = facts[:, 2:]
     rounded: list[list[float]] = np.round(table, _DIGITS).tolist()
-    return rounded
+    return list(map(tuple, rounded))

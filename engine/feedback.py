@@ -40,7 +40,7 @@ from engine.profiles import Profile
 
 __all__ = ["Example", "Reaction", "react", "remember", "served_record"]
 
-Example = tuple[list[float], bool]  # a candidate's feature row; did the user go for it
+Example = tuple[Sequence[float], bool]  # a candidate's feature row; did the user go for it
 
 
 @dataclass(frozen=True)
@@ -61,20 +61,24 @@ def served_record(
     variant: str,
     strategy: str,
     items: Sequence[str],
-    rows: list[list[float]],
+    rows: Sequence[Sequence[float]],
     *,
     shown: Sequence[int],
     compare: tuple[Sequence[int], Sequence[int]] | None = None,
 ) -> dict[str, Any]:
-    """What a profile remembers of a published list (a JSON value; ``rows`` are not copied)."""
+    """What a profile remembers of a published list (a JSON value; ``rows`` are not copied).
+
+    Its sequences are tuples where they can be: the garbage collector leaves tuples
+    of strings and numbers out of its scans, and every profile holds a few records.
+    """
     return {
         "rec_id": rec_id,
         "variant": variant,
         "strategy": strategy,
-        "items": list(items),
+        "items": tuple(items),
         "rows": rows,
-        "shown": list(shown),
-        "compare": [list(compare[0]), list(compare[1])] if compare else None,
+        "shown": tuple(shown),
+        "compare": (tuple(compare[0]), tuple(compare[1])) if compare else None,
     }
 
 
@@ -83,8 +87,8 @@ def _compact(record: dict[str, Any]) -> dict[str, Any]:
     shown = record["shown"]
     if len(shown) == len(record["items"]) and record["compare"] is None:
         return record
-    return {**record, "items": [record["items"][i] for i in shown],
-            "rows": [record["rows"][i] for i in shown], "shown": list(range(len(shown))),
+    return {**record, "items": tuple(record["items"][i] for i in shown),
+            "rows": tuple(record["rows"][i] for i in shown), "shown": tuple(range(len(shown))),
             "compare": None}
 
 

@@ -35,7 +35,7 @@ from engine import __version__
 from engine.candidates import SOURCES, Candidate
 from engine.errors import SettingsError
 from engine.events import Event
-from engine.features import FEATURES, candidate_features
+from engine.features import FEATURES, Row, candidate_features
 from engine.feedback import Reaction, react, remember, served_record
 from engine.limits import InputLimits
 from engine.mf import SOURCE as MF_SOURCE
@@ -363,7 +363,7 @@ def rank_list(
     if ranker is None:  # the blend alone, its top n (the diversity cap fills it from below)
         cap = CategoryCap(category_of, config.max_per_category)
         pool = blend_pool(candidates, exclude, allowed, weights, n, cap)
-        rows: list[list[float]] = []
+        rows: list[Row] = []
         blend_top = list(range(len(pool.items)))
     else:  # a pool for the ranker to choose from, and to learn from reactions to the list
         pool = blend_pool(candidates, exclude, allowed, weights, max(n, config.ranker.pool))

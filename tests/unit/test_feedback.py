@@ -120,10 +120,10 @@ def test_the_newest_list_is_in_force_and_older_ones_keep_only_what_was_shown() -
     profile = remember(profile, record("r-2", compare=([0], [1])), keep=2)
     profile = remember(profile, record("r-3"), keep=2)
     newest, older = profile.served
-    assert newest["rec_id"] == "r-3" and newest["items"] == POOL
+    assert newest["rec_id"] == "r-3" and list(newest["items"]) == POOL
     assert older["rec_id"] == "r-2"
-    assert (older["items"], older["rows"], older["shown"], older["compare"]) == (
-        ["a", "b", "c"], [[0.0], [1.0], [2.0]], [0, 1, 2], None)
+    assert (list(older["items"]), [list(row) for row in older["rows"]], list(older["shown"]),
+            older["compare"]) == (["a", "b", "c"], [[0.0], [1.0], [2.0]], [0, 1, 2], None)
 
 
 def test_with_keep_zero_nothing_is_remembered() -> None:
