@@ -103,6 +103,8 @@ class Settings:
     max_users: int = 1_000_000  # profiles a worker keeps; the least recently active go first
     max_items: int = 1_000_000  # item rows a worker keeps; the least recently updated go first
     standby_replicas: int = 1  # workers that keep a warm copy of each table partition
+    gc_freeze_seconds: float = 10.0  # how often survivors are frozen out of the collector's walks
+    gc_full_seconds: float = 3600.0  # how often everything is collected once (frozen cycles)
     # Connection security (every Kafka client of the engine uses the same):
     broker_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
     broker_sasl_mechanism: str = "PLAIN"  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
@@ -346,6 +348,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHECKPOINT_EVERY": ("checkpoint_every", _non_negative_int),
     "LOG_LEVEL": ("log_level", _log_level),
     "STANDBY_REPLICAS": ("standby_replicas", _non_negative_int),
+    "GC_FREEZE_SECONDS": ("gc_freeze_seconds", _float),
+    "GC_FULL_SECONDS": ("gc_full_seconds", _float),
     "MAX_USERS": ("max_users", _non_negative_int),
     "MAX_ITEMS": ("max_items", _non_negative_int),
     "BROKER_SECURITY_PROTOCOL": ("broker_security_protocol", _one_of(SECURITY_PROTOCOLS)),

@@ -22,6 +22,7 @@ from engine.ranker import OnlineRanker
 from engine.retention import RecencyIndex
 from engine.settings import Settings
 from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
+from engine.stream.collector import CollectorPolicy
 from engine.stream.connection import faust_credentials
 from engine.stream.increments import IncrementBuffer
 from engine.stream.stats import WorkerStats
@@ -63,6 +64,7 @@ class Runtime:
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     models_ready: asyncio.Event = field(default_factory=asyncio.Event)  # checkpoints loaded
     producer: Any = None  # the app's producer, set when the app exists
+    collector: CollectorPolicy | None = None  # the garbage collector's pauses and policy
     increments: IncrementBuffer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -166,6 +168,7 @@ def create_app(settings: Settings) -> EngineApp:
         agents,
         broadcast,
         checkpoints,
+        collector,
         views,
     )
 
@@ -202,9 +205,12 @@ def create_app(settings: Settings) -> EngineApp:
         runtime.stats.watch_ranker(lambda: ranker.serving(config.ranker.guard),
                                    lambda: ranker.examples)
     runtime.producer = app.producer
+    runtime.collector = CollectorPolicy(runtime.stats.registry, settings.gc_freeze_seconds,
+                                        settings.gc_full_seconds)
     app.engine = runtime
     agents.install(app, runtime)
     broadcast.install(app, runtime)
     checkpoints.install(app, runtime)
     views.install(app, runtime)
+    collector.install(app, runtime.collector)
     return app

@@ -151,6 +151,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
                 **({"matrix_factorisation": rt.mf.summary()} if rt.mf is not None else {}),
             },
             "online": rt.stats.online(),
+            "gc": rt.collector.snapshot() if rt.collector is not None else None,
         })
 
     @app.page("/metrics")
