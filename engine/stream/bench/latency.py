@@ -27,7 +27,7 @@ from engine.settings import Settings
 from engine.stream.bench.data import KV, BenchData, latency_events
 from engine.stream.bench.kafka import assign_all, group_less_consumer
 from engine.stream.bench.process import cpu_seconds, rss_mb
-from engine.stream.bench.worker import done_count, wait_done, wait_settled
+from engine.stream.bench.worker import collector_pauses, done_count, wait_done, wait_settled
 from engine.stream.connection import client_options
 
 __all__ = ["latency_steps"]
@@ -48,6 +48,7 @@ def latency_steps(bench: Settings, proc: subprocess.Popen[bytes], data: BenchDat
         step_events = latency_events(data, rate, seconds, first_round + number)
         click.echo(f"(d) latency at {rate} events/s for {seconds:g} s ...")
         cpu, started = cpu_seconds(proc.pid), time.perf_counter()
+        paused = collector_pauses(bench)
         drain = 30.0 + len(step_events) / 100  # an overloaded worker drains its backlog
         step = asyncio.run(_latency_step(bench, step_events, rate, total + len(step_events),
                                          drain=drain))
@@ -57,6 +58,9 @@ def latency_steps(bench: Settings, proc: subprocess.Popen[bytes], data: BenchDat
         for _ in wait_done(bench, proc, total, 120.0 + len(step_events) / 200):
             pass  # caught up before the next step and before reading its memory
         step["worker_idle_after_s"] = round(wait_settled(bench, proc, 120.0) - started, 1)
+        if paused is not None and (now := collector_pauses(bench)) is not None:
+            step["gc_pause_s"] = round(now[0] - paused[0], 3)  # until the worker settled
+            step["full_collections"] = now[1] - paused[1]
         step["worker_rss_mb"] = rss_mb(proc.pid)
         steps.append(step)
     return steps

@@ -19,18 +19,34 @@ from engine.settings import Settings
 from engine.stream.bench.process import cpu_seconds, rate
 from engine.stream.demo import get_json
 
-__all__ = ["POLL", "done_count", "engine_throughput", "wait_done", "wait_settled"]
+__all__ = ["POLL", "collector_pauses", "done_count", "engine_throughput", "wait_done",
+           "wait_settled"]
 
 POLL = 0.1  # seconds between two /stats polls
 
 
-def _counters(settings: Settings) -> dict[str, Any] | None:
+def _stats(settings: Settings) -> dict[str, Any] | None:
     with contextlib.suppress(OSError, ValueError):
         status, stats = get_json(f"http://127.0.0.1:{settings.web_port}/stats",
                                  settings.api_token, timeout=5)
-        if status == 200:
-            return {k: v for k, v in stats.items() if isinstance(v, int | float)}
+        if status == 200 and isinstance(stats, dict):
+            return stats
     return None
+
+
+def _counters(settings: Settings) -> dict[str, Any] | None:
+    stats = _stats(settings)
+    return None if stats is None else {
+        k: v for k, v in stats.items() if isinstance(v, int | float)}
+
+
+def collector_pauses(settings: Settings) -> tuple[float, int] | None:
+    """The worker's garbage-collector pauses so far: seconds (every generation), and
+    how many full collections."""
+    stats = _stats(settings)
+    if stats is None or not isinstance(gc := stats.get("gc"), dict):
+        return None
+    return float(sum(gc["pause_seconds"].values())), int(gc["collections"]["2"])
 
 
 def done_count(settings: Settings) -> int | None:
