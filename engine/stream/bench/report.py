@@ -62,12 +62,13 @@ def print_report(results: dict[str, Any]) -> None:
                f"(c')/(b) = {ratios['engine_with_item_side_over_faust_consume_only']:.3f}")
     click.echo("\nlatency: event sent -> its list consumed (ms)")
     click.echo(f"  {'rate/s':>7}{'sent':>7}{'seen':>8}{'p50':>8}{'p95':>8}{'p99':>8}"
-               f"{'max':>8}{'computed p50':>13}{'worker CPU':>11}{'settled s':>10}{'RSS MB':>8}"
-               f"{'GC s':>7}{'full GCs':>9}")
+               f"{'max':>8}{'computed p50':>13}{'p99':>8}{'worker CPU':>11}{'settled s':>10}"
+               f"{'RSS MB':>8}{'GC s':>7}{'full GCs':>9}")
     for step in results["latency"]:
         click.echo(f"  {step['rate']:>7}{step['sent']:>7}{step['seen_share']:>8.1%}"
                    + "".join(_ms(step[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))
                    + _ms(step["until_computed_p50_ms"], 13)
+                   + _ms(step.get("until_computed_p99_ms"))
                    + f"{step['worker_cpu_share']:>11.0%}{step['worker_idle_after_s']:>10.1f}"
                    + f"{step['worker_rss_mb'] or 0:>8.0f}"
                    + (f"{step['gc_pause_s']:>7.2f}{step['full_collections']:>9}"
