@@ -35,10 +35,11 @@ log = logging.getLogger(__name__)
 #: Row increments are applied in batches (of up to ENGINE_ITEM_BATCH_MS): a popular
 #: row is written and published once per batch, not once per interaction.
 _ROW_BATCH = 1000
-#: Seconds between sends of the user side's row increments. Kept short: after a crash
-#: a profile can resend the increments of its user's last few events only
-#: (engine.pipeline._SENT_PAIRS_KEPT), so few of them may wait in this buffer.
-_INCREMENT_FLUSH_EVERY = 0.005
+#: Seconds between two flushes of the user side (row increments, then staged profiles:
+#: Runtime.flush_user_side). Lists do not wait for it; the item side sees the
+#: increments up to this much later, and a user's events in between make one
+#: profile changelog record.
+_USER_SIDE_FLUSH_EVERY = 0.025
 
 
 async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
@@ -79,8 +80,8 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     if outcome.status == "forgotten":
         if outcome.erased is not None:  # the item rows forget the user's engager key
             rt.increments.add(outcome.erased, (message.partition, message.offset))
-            await rt.increments.flush()
-        await rt.store(rt.profiles, stored_id, None, message.partition)
+        rt.stage_profile(stored_id, None, message.partition)
+        await rt.flush_user_side()  # erased as the event is consumed
         rt.users.remove(stored_id)
         await rt.send("recommendations", user_key, None)
         rt.stats.inc("users_forgotten")
@@ -93,14 +94,14 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         profile, listing = publish_list(profile, event.user_id, rt.world, rt.config,
                                         trigger_event_id=event.event_id, now=time.time(),
                                         ranker=rt.ranker, mf=rt.mf)
-    await rt.store(rt.profiles, stored_id, profile, message.partition)
+    rt.stage_profile(stored_id, profile, message.partition)
     rt.stats.inc("events_processed")
     rt.users.touch(stored_id, message.partition)
     await _evict_users(rt)
     if outcome.pairs is not None:
         rt.increments.add(outcome.pairs, (message.partition, message.offset))
-        if rt.increments.full():
-            await rt.increments.flush()
+    if rt.user_side_full():
+        await rt.flush_user_side()
     if listing is not None:
         await rt.send("recommendations", user_key, orjson.dumps(listing))
         rt.stats.inc("recommendations_published")
@@ -116,7 +117,7 @@ async def _evict_users(rt: Runtime) -> None:
         profile = rt.profiles.get(evicted)
         if profile is not None and (erased := erasure(profile, profile.last_ts)) is not None:
             rt.increments.add(erased, None)
-        await rt.store(rt.profiles, evicted, None, partition)
+        rt.stage_profile(evicted, None, partition)
         rt.stats.inc("users_evicted")
 
 
@@ -255,6 +256,7 @@ def _follow_assignment(app: EngineApp, rt: Runtime, continuity: InputContinuity)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        await rt.flush_user_side()  # the next owner recovers the profiles from the changelog
         continuity.forget((tp.topic, tp.partition) for tp in revoked)
         rt.users.drop_partitions(tp.partition for tp in revoked if tp.topic == clickstream)
         rt.items.drop_partitions(tp.partition for tp in revoked if tp.topic == item_pairs)
@@ -303,14 +305,14 @@ def install(app: EngineApp, rt: Runtime) -> None:
                 rt.stats.inc("internal_errors")
 
     @app.task  # type: ignore[untyped-decorator]
-    async def flush_row_increments() -> None:
+    async def flush_user_side() -> None:
         while True:
-            await asyncio.sleep(_INCREMENT_FLUSH_EVERY)
-            if len(rt.increments):
+            await asyncio.sleep(_USER_SIDE_FLUSH_EVERY)
+            if len(rt.increments) or rt.staged_profiles:
                 try:
-                    await rt.increments.flush()
+                    await rt.flush_user_side()
                 except Exception:
-                    log.exception("sending row increments failed; retrying")
+                    log.exception("sending row increments or profiles failed; retrying")
 
     @app.agent(rt.topics["catalog"], name="catalog")
     async def catalog(stream: Any) -> None:

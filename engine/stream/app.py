@@ -66,6 +66,9 @@ class Runtime:
     producer: Any = None  # the app's producer, set when the app exists
     collector: CollectorPolicy | None = None  # the garbage collector's pauses and policy
     increments: IncrementBuffer = field(init=False)
+    #: profiles changed since the last flush: stored id -> partition (see ``stage_profile``)
+    staged_profiles: dict[str, int] = field(init=False, default_factory=dict)
+    _flushing: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         async def send_increments(partition: int, value: bytes) -> None:
@@ -101,19 +104,72 @@ class Runtime:
         kill -9 tests). Here the record is in aiokafka's buffer before the
         event is acknowledged. Same partition, key and value bytes as Faust's.
         """
-        if value is None:
-            if key in table.data:
-                del table.data[key]
-        else:
-            table.data[key] = value
-        payload = None if value is None else orjson.dumps(value.to_dict())
+        _set(table, key, value)
+        await self._send_changelog(table, key, _payload(value), partition)
+
+    async def _send_changelog(self, table: Any, key: str, payload: bytes | None,
+                              partition: int) -> None:
         await self.send_to(table.changelog_topic.get_topic_name(), key.encode(), payload,
                            partition)
+
+    def stage_profile(self, key: str, profile: Any | None, partition: int) -> None:
+        """Set (or delete) a profile now; its changelog record goes with the next
+        :meth:`flush_user_side`, after the row increments of the same events.
+
+        A user's events between two flushes make one changelog record, and a
+        profile's record is never in the producer before the increments of
+        the events it covers: a worker that dies before a flush loses both,
+        and the redelivered events are applied again from the start.
+        """
+        _set(self.profiles, key, profile)
+        self.staged_profiles[key] = partition
+
+    def user_side_full(self) -> bool:
+        return self.increments.full() or len(self.staged_profiles) >= _STAGED_PROFILES_MAX
+
+    async def flush_user_side(self) -> None:
+        """Hand the buffered row increments, then the staged profiles, to the producer.
+
+        Called every few milliseconds, when the buffers fill, before every
+        offset commit and when partitions are revoked. The profiles are
+        encoded as they are when the flush starts: every event they cover has
+        its increments in the buffer by then, so those go first.
+        """
+        async with self._flushing:
+            staged, self.staged_profiles = self.staged_profiles, {}
+            profiles = self.profiles.data
+            encoded = [(key, partition, _payload(profiles.get(key)))
+                       for key, partition in staged.items()]
+            sent = 0
+            try:
+                await self.increments.flush()
+                for key, partition, payload in encoded:
+                    await self._send_changelog(self.profiles, key, payload, partition)
+                    sent += 1
+            except BaseException:
+                for key, partition, _unsent in encoded[sent:]:  # sent with the next flush
+                    self.staged_profiles.setdefault(key, partition)
+                raise
 
     def _check_delivery(self, delivery: asyncio.Future[Any]) -> None:
         if not delivery.cancelled() and delivery.exception() is not None:
             log.error("a record was not delivered: %r", delivery.exception())
             self.stats.inc("delivery_failures")
+
+
+#: Staged profiles that make the clickstream agent flush at once (see Runtime.stage_profile).
+_STAGED_PROFILES_MAX = 500
+
+
+def _set(table: Any, key: str, value: Any | None) -> None:
+    if value is None:
+        table.data.pop(key, None)
+    else:
+        table.data[key] = value
+
+
+def _payload(value: Any | None) -> bytes | None:
+    return None if value is None else orjson.dumps(value.to_dict())
 
 
 def _faust_options(settings: Settings) -> dict[str, Any]:

@@ -101,11 +101,16 @@ class Worker:
         count = self.rt.stats.registry.get_sample_value("engine_event_processing_seconds_count")
         return int(count or 0)
 
-    async def put(self, value: bytes | None, key: bytes | None, partition: int = 0) -> None:
+    async def put(self, value: bytes | None, key: bytes | None, partition: int = 0,
+                  flush: bool = True) -> None:
+        """Hand over one record and wait until it is handled; then, unless ``flush`` is
+        False, flush the user side as the worker's timer does every few milliseconds."""
         before = self.handled()
         await self.agent.put(value, key=key, partition=partition)
         for _ in range(10_000):
             if self.handled() > before:
+                if flush:
+                    await self.rt.flush_user_side()
                 return
             await asyncio.sleep(0)
         raise AssertionError("the worker did not finish with the record")
@@ -166,6 +171,26 @@ def test_a_valid_event_updates_the_profiles_table_and_its_changelog() -> None:
         (write,) = w.producer.to(CHANGELOG)
         assert (write.key, write.partition) == (b"u1", 2)  # co-partitioned with the input
         assert orjson.loads(write.value or b"") == orjson.loads(orjson.dumps(profile.to_dict()))
+
+    run(scenario)
+
+
+def test_a_users_events_between_two_flushes_make_one_changelog_record_after_their_increments(
+) -> None:
+    async def scenario(w: Worker) -> None:
+        for n in range(3):
+            await w.put(event(event_id=f"e{n}", item_id=f"i{n}", ts=1700000000.0 + n),
+                        key=b"u1", partition=1, flush=False)
+        assert len(w.sent_to("recommendations")) == 3  # lists do not wait for the flush
+        assert w.rt.profiles["u1"].counts["view"] == 3  # nor does the table
+        assert w.producer.to(CHANGELOG) == []
+        await w.rt.flush_user_side()
+        (write,) = w.producer.to(CHANGELOG)
+        assert orjson.loads(write.value or b"")["counts"]["view"] == 3
+        topics = [sent.topic for sent in w.producer.sent]
+        increments = w.rt.settings.internal_topic("item-pairs")
+        assert increments in topics
+        assert max(i for i, t in enumerate(topics) if t == increments) < topics.index(CHANGELOG)
 
     run(scenario)
 
