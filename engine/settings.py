@@ -87,6 +87,7 @@ class Settings:
     producer_linger_ms: int = 2  # batching of the worker's sends (changelogs, lists)
     producer_batch_bytes: int = 262144  # producer batch per partition (one pending batch each)
     item_batch_ms: int = 50  # how long the item side gathers row increments before applying them
+    user_flush_ms: int = 25  # how often the user side sends its increments, then its profiles
     blend_weights: Mapping[str, float] | None = None  # None: the engine's defaults
     exclude_recent: int = 1  # the user's latest items never recommended (1: the current one)
     max_per_category: int = 0  # diversity: places one category may fill in a list (0: no cap)
@@ -334,6 +335,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PRODUCER_LINGER_MS": ("producer_linger_ms", _non_negative_int),
     "PRODUCER_BATCH_BYTES": ("producer_batch_bytes", _positive_int),
     "ITEM_BATCH_MS": ("item_batch_ms", _positive_int),
+    "USER_FLUSH_MS": ("user_flush_ms", _positive_int),
     "BLEND_WEIGHTS": ("blend_weights", parse_weights),
     "EXCLUDE_RECENT": ("exclude_recent", _non_negative_int),
     "MAX_PER_CATEGORY": ("max_per_category", _non_negative_int),

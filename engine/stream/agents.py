@@ -35,11 +35,6 @@ log = logging.getLogger(__name__)
 #: Row increments are applied in batches (of up to ENGINE_ITEM_BATCH_MS): a popular
 #: row is written and published once per batch, not once per interaction.
 _ROW_BATCH = 1000
-#: Seconds between two flushes of the user side (row increments, then staged profiles:
-#: Runtime.flush_user_side). Lists do not wait for it; the item side sees the
-#: increments up to this much later, and a user's events in between make one
-#: profile changelog record.
-_USER_SIDE_FLUSH_EVERY = 0.025
 
 
 async def dead_letter(rt: Runtime, error: str, message: Any) -> None:
@@ -306,8 +301,11 @@ def install(app: EngineApp, rt: Runtime) -> None:
 
     @app.task  # type: ignore[untyped-decorator]
     async def flush_user_side() -> None:
+        # ENGINE_USER_FLUSH_MS: lists do not wait for it; the item side sees the increments
+        # up to this much later, and a user's events in between make one changelog record
+        every = rt.settings.user_flush_ms / 1000
         while True:
-            await asyncio.sleep(_USER_SIDE_FLUSH_EVERY)
+            await asyncio.sleep(every)
             if len(rt.increments) or rt.staged_profiles:
                 try:
                     await rt.flush_user_side()

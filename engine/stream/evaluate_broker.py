@@ -206,8 +206,8 @@ def _apply(sim: Simulation, record: _Record, lists: dict[str, list[str]]) -> boo
     return True
 
 
-#: The item side's batch window in lockstep (see evaluate_via_broker), in ms.
-_LOCKSTEP_ITEM_BATCH_MS = 5
+#: The item side's batch window and the user side's flush interval in lockstep, in ms.
+_LOCKSTEP_WINDOW_MS = 5
 
 
 def evaluate_via_broker(settings: Settings, path: Path, *, limit: int | None = None,
@@ -231,8 +231,10 @@ def evaluate_via_broker(settings: Settings, path: Path, *, limit: int | None = N
         run = replace(settings, broker=broker.url, web_host="127.0.0.1", web_port=free_port(),
                       data_dir=str(run_dir / "data"), top_n=CUTOFF)
         if rate is None:  # in lockstep an event's increments are alone in the item side's
-            # window anyway: a longer window would only add its length to every round trip
-            run = replace(run, item_batch_ms=min(run.item_batch_ms, _LOCKSTEP_ITEM_BATCH_MS))
+            # window and the user side's flush anyway: longer ones would only add their
+            # length to every round trip
+            run = replace(run, item_batch_ms=min(run.item_batch_ms, _LOCKSTEP_WINDOW_MS),
+                          user_flush_ms=min(run.user_flush_ms, _LOCKSTEP_WINDOW_MS))
         asyncio.run(create_topics(run))
         base = f"http://127.0.0.1:{run.web_port}"
         with worker_process(run, run_dir / "worker.log") as proc:
