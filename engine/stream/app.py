@@ -130,8 +130,8 @@ class Runtime:
     async def flush_user_side(self) -> None:
         """Hand the buffered row increments, then the staged profiles, to the producer.
 
-        Called every few milliseconds, when the buffers fill, before every
-        offset commit and when partitions are revoked. The profiles are
+        Called every ``ENGINE_USER_FLUSH_MS``, when the buffers fill, before
+        every offset commit and when partitions are revoked. The profiles are
         encoded as they are when the flush starts: every event they cover has
         its increments in the buffer by then, so those go first.
         """
