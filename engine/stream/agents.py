@@ -92,7 +92,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
     rt.stage_profile(stored_id, profile, message.partition)
     rt.stats.inc("events_processed")
     rt.users.touch(stored_id, message.partition)
-    await _evict_users(rt)
+    _evict_users(rt)
     if outcome.pairs is not None:
         rt.increments.add(outcome.pairs, (message.partition, message.offset))
     if rt.user_side_full():
@@ -103,7 +103,7 @@ async def on_clickstream_message(rt: Runtime, message: Any) -> None:
         rt.stats.list_published(listing["model"]["variant"], listing["model"]["strategy"])
 
 
-async def _evict_users(rt: Runtime) -> None:
+def _evict_users(rt: Runtime) -> None:
     """Keep within ENGINE_MAX_USERS: delete the least recently active profiles (tombstones).
 
     The item rows forget them too (an evicted user is a new user next time).
@@ -266,7 +266,7 @@ def _follow_assignment(app: EngineApp, rt: Runtime, continuity: InputContinuity)
             for partition in [_partition_of(profile)]
             if partition in active
         )
-        await _evict_users(rt)  # a crash may have lost evictions that a recovery brings back
+        _evict_users(rt)  # a crash may have lost evictions that a recovery brings back
         owned = {tp.partition for tp in app.assignor.assigned_actives()
                  if tp.topic == item_pairs}
         rt.items.adopt(
