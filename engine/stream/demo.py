@@ -73,7 +73,10 @@ def get_json(url: str, token: str | None = None, timeout: float = 10.0) -> tuple
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, orjson.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read() or b"null")
+        try:  # the engine's errors are JSON; a server's own error page is not
+            return exc.code, orjson.loads(exc.read() or b"null")
+        except orjson.JSONDecodeError:
+            return exc.code, None
 
 
 def wait_until_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from faust.exceptions import ConsumerNotStarted
 
 from engine.pipeline import recommend
 from engine.profiles import Profile, interest_shares
@@ -53,6 +54,17 @@ def _n(request: Any, default: int) -> int | None:
     if raw is None:
         return default
     return int(raw) if raw.isdigit() and 0 < int(raw) <= _MAX_N else None
+
+
+def has_partitions(app: EngineApp) -> bool:
+    """The worker's consumer holds partitions (False before its thread has started: the web
+    server starts first, and ``/health`` must say 503 then, not fail)."""
+    if app._consumer is None:
+        return False
+    try:
+        return bool(app.consumer.assignment())
+    except ConsumerNotStarted:
+        return False
 
 
 def install(app: EngineApp, rt: Runtime) -> None:
@@ -163,7 +175,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
     async def health(view: Any, request: Any) -> Any:
         tables: Any = app.tables
         recovered = tables.recovery.completed.is_set()
-        consuming = bool(app.consumer.assignment()) if app._consumer is not None else False
+        consuming = has_partitions(app)
         models = rt.models_ready.is_set()  # continued from their checkpoints
         ready = rt.world_ready.is_set() and recovered and consuming and models
         body = {"status": "ok" if ready else "starting", "world_ready": rt.world_ready.is_set(),
