@@ -23,7 +23,7 @@ import orjson
 from engine.candidates import SOURCES
 from engine.datasets import Record, read_records
 from engine.events import decode_event, decode_item
-from engine.features import candidate_features
+from engine.features import candidate_features, feature_table
 from engine.pipeline import EngineConfig, rank_list
 from engine.profiles import Profile
 from engine.ranking import blend_pool
@@ -89,8 +89,8 @@ def main() -> None:
     pools = {profile.user_id: blend_pool(made[profile.user_id], set(profile.purchased),
                                          world.is_recommendable, config.weights, size)
              for profile in profiles}
-    rows = {user: candidate_features(pool, sim.profiles[user], world)
-            for user, pool in pools.items()}
+    tables = {user: feature_table(pool, sim.profiles[user], world)
+              for user, pool in pools.items()}
     steps: list[tuple[str, Callable[[Profile], object]]] = [
         ("rank a list (rank_list)", lambda p: rank_list(
             p, p.user_id, world, config, trigger_event_id="e", now=0.0, ranker=ranker)),
@@ -99,7 +99,7 @@ def main() -> None:
         ("  blend pool", lambda p: blend_pool(made[p.user_id], set(p.purchased),
                                               world.is_recommendable, config.weights, size)),
         ("  candidate features", lambda p: candidate_features(pools[p.user_id], p, world)),
-        ("  ranker scores", lambda p: ranker.scores(rows[p.user_id])),
+        ("  ranker scores", lambda p: ranker.scores(tables[p.user_id])),
         ("profile JSON", lambda p: orjson.dumps(p.to_dict())),
     ]
     for name, step in steps:

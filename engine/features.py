@@ -30,7 +30,7 @@ from engine.profiles import Profile, interest_shares
 from engine.ranking import Pool
 from engine.world import World
 
-__all__ = ["FEATURES", "Row", "candidate_features"]
+__all__ = ["FEATURES", "Row", "candidate_features", "feature_rows", "feature_table"]
 
 Row = tuple[float, ...]  # one candidate's features, in the order of FEATURES
 
@@ -55,31 +55,32 @@ _DIGITS = 4
 _RANKS = len(_SOURCES)  # first column of the sources' ranks
 _BLEND = 2 * len(_SOURCES)  # first column after them
 _COLUMN = {source: column for column, source in enumerate(_SOURCES)}
+_LOGS = slice(_BLEND + 3, _BLEND + 5)  # popularity and trend: log(1 + value)
 
 
-def candidate_features(pool: Pool, profile: Profile | None, world: World) -> list[Row]:
-    """One row (see :data:`FEATURES`) per item of ``pool``, in the pool's order.
+def feature_table(pool: Pool, profile: Profile | None, world: World) -> np.ndarray:
+    """One row (see :data:`FEATURES`) per item of ``pool``, in the pool's order, as an array.
 
-    Rows are tuples: a profile remembers them, and tuples of floats are left out of
-    the garbage collector's scans (lists of them made its full collections long).
+    The ranker scores the array as it is; :func:`feature_rows` makes the rows a
+    profile remembers. Each row is filled in Python, item by item (the lookups
+    need it), and the array is made in one conversion: numpy's per-call cost
+    makes column-wise filling dearer at this size.
     """
     items = pool.items
     if not items:
-        return []
+        return np.empty((0, len(FEATURES)))
     shares = interest_shares(profile.category) if profile else {}
     favourite = next(iter(shares), None)
     recent = {entry[0]: position for position, entry in enumerate(profile.recent)} \
         if profile else {}
     current_item = world.item(profile.recent[0][0]) if profile and profile.recent else None
     current = current_item.category if current_item else None
-    # what the sources said, and what the user and the catalog say: Python, item by item;
-    # the columns that need no lookup are filled by numpy below
-    said: list[list[float]] = []
-    about: list[tuple[int, float, float, float, float, float]] = []
     contributions, column_of, weights, catalog = pool.contributions, _COLUMN, world.weights, \
         world.item
-    width = 2 * len(_SOURCES)
-    for item_id in items:
+    scores, popularities = pool.scores, world.popularities(items)
+    width, sources = 2 * len(_SOURCES), len(_SOURCES)
+    rows: list[list[float]] = []
+    for index, item_id in enumerate(items):
         row = [0.0] * width
         proposed = 0
         for _weighted, _reason, source, source_score, rank in contributions[item_id]:
@@ -88,28 +89,37 @@ def candidate_features(pool: Pool, profile: Profile | None, world: World) -> lis
                 row[column] = source_score
                 row[_RANKS + column] = 1.0 / (1 + rank)
                 proposed += 1
-        said.append(row)
         item = catalog(item_id)
         category = item.category if item else None
         position = recent.get(item_id)
         weight = weights.get(item_id, 0.0)
-        about.append((
-            proposed,
-            weight if weight > 0.0 else 0.0,
+        row += (
+            scores[index],
+            1.0 / (1 + index),
+            proposed / sources,
+            weight if weight > 0.0 else 0.0,  # log1p below, with the next column
+            popularities[index],
             shares.get(category, 0.0) if category is not None else 0.0,
             float(category == favourite) if category is not None else 0.0,
             float(category == current) if category is not None else 0.0,
             1.0 / (1 + position) if position is not None else 0.0,
-        ))
-    size = len(items)
-    facts = np.array(about, dtype=float)
-    table = np.empty((size, len(FEATURES)))
-    table[:, :width] = said
-    table[:, _BLEND] = pool.scores
-    table[:, _BLEND + 1] = 1.0 / (1 + np.arange(size))
-    table[:, _BLEND + 2] = facts[:, 0] / len(_SOURCES)
-    table[:, _BLEND + 3] = np.log1p(facts[:, 1])
-    table[:, _BLEND + 4] = np.log1p(world.popularities(items))
-    table[:, _BLEND + 5 :] = facts[:, 2:]
-    rounded: list[list[float]] = np.round(table, _DIGITS).tolist()
+        )
+        rows.append(row)
+    table = np.array(rows)
+    table[:, _LOGS] = np.log1p(table[:, _LOGS])
+    return np.round(table, _DIGITS)
+
+
+def feature_rows(table: np.ndarray) -> list[Row]:
+    """The rows of a :func:`feature_table`, as a profile remembers them.
+
+    Rows are tuples: a profile remembers them, and tuples of floats are left out of
+    the garbage collector's scans (lists of them made its full collections long).
+    """
+    rounded: list[list[float]] = table.tolist()
     return list(map(tuple, rounded))
+
+
+def candidate_features(pool: Pool, profile: Profile | None, world: World) -> list[Row]:
+    """One row (see :data:`FEATURES`) per item of ``pool``, in the pool's order."""
+    return feature_rows(feature_table(pool, profile, world))

@@ -31,11 +31,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from engine import __version__
 from engine.candidates import SOURCES, Candidate
 from engine.errors import SettingsError
 from engine.events import Event
-from engine.features import FEATURES, Row, candidate_features
+from engine.features import FEATURES, Row, feature_rows, feature_table
 from engine.feedback import Reaction, react, remember, served_record
 from engine.limits import InputLimits
 from engine.mf import SOURCE as MF_SOURCE
@@ -363,17 +365,19 @@ def rank_list(
     if ranker is None:  # the blend alone, its top n (the diversity cap fills it from below)
         cap = CategoryCap(category_of, config.max_per_category)
         pool = blend_pool(candidates, exclude, allowed, weights, n, cap)
+        table = np.empty((0, len(FEATURES)))  # no features without a ranker
         rows: list[Row] = []
         blend_top = list(range(len(pool.items)))
     else:  # a pool for the ranker to choose from, and to learn from reactions to the list
         pool = blend_pool(candidates, exclude, allowed, weights, max(n, config.ranker.pool))
-        rows = candidate_features(pool, profile, world)
+        table = feature_table(pool, profile, world)
+        rows = feature_rows(table)
         blend_top = top(range(len(pool.items)))
     ids = pool.items
     ranker_top: list[int] | None = None
     logits: list[float] = []
     if ranker is not None and ranker.warm and profile is not None and profile.recent:
-        logits = ranker.scores(rows)  # (a user without history gets the blend: trending)
+        logits = ranker.scores(table)  # (a user without history gets the blend: trending)
         ranker_top = top([i for _negative, i in sorted(
             [(-logit, i) for i, logit in enumerate(logits)])])
     variant = assign_variant(user_id, config.variants)

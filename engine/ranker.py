@@ -133,13 +133,15 @@ class OnlineRanker:
         return self.warm and (self.better or not guard)
 
     # -- ranking -----------------------------------------------------------
-    def scores(self, rows: Sequence[Sequence[float]]) -> list[float]:
+    def scores(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[float]:
         """The model's logit for each row: River's ``predict_proba_one``, for a whole pool at once.
+
+        ``rows`` may be an array already (:func:`engine.features.feature_table`).
 
         The same standardisation (running mean and variance; 0 where the
         variance is 0) and the same dot product as River's, vectorised.
         """
-        if not rows:
+        if len(rows) == 0:
             return []
         if self.columns is None:
             return [0.0] * len(rows)

@@ -1,0 +1,71 @@
+"""The learned ranker's view of a candidate pool: one rounded row per item, as an array to
+score and as tuples for a profile to remember."""
+
+from __future__ import annotations
+
+import math
+
+from engine.candidates import Candidate
+from engine.events import CatalogItem
+from engine.features import FEATURES, candidate_features, feature_rows, feature_table
+from engine.profiles import Profile
+from engine.ranker import OnlineRanker, RankerConfig
+from engine.ranking import Pool, blend_pool
+from engine.world import World
+
+
+def pool_and_world() -> tuple[Pool, Profile, World]:
+    world = World(trending_half_life=3600.0)
+    for item, category in [("a", "shoes"), ("b", "shoes"), ("c", "books")]:
+        world.set_item(CatalogItem(item, category=category))
+    world.set_neighbours("b", 3.0, (3.0, 0.0), [])
+    world.set_neighbours("c", 1.0, (1.0, 0.0), [])
+    lists = {"co_occurrence": [Candidate("b", 1.0, "co_occurrence", "viewed with a"),
+                               Candidate("c", 1 / 3, "co_occurrence", "viewed with a")],
+             "trending": [Candidate("c", 1.0, "trending", "trending now")]}
+    pool = blend_pool(lists, set(), world.is_recommendable,
+                      {"co_occurrence": 1.0, "trending": 0.1}, 5)
+    profile = Profile("u", recent=[["a", 1.0, 0.0]], category={"shoes": 3.0, "books": 1.0})
+    return pool, profile, world
+
+
+def test_a_row_says_what_the_sources_the_user_and_the_catalog_say_of_its_item() -> None:
+    pool, profile, world = pool_and_world()
+    b, c = [dict(zip(FEATURES, row, strict=True))
+            for row in candidate_features(pool, profile, world)]
+    assert (b["co_occurrence"], b["co_occurrence_rank"], b["trending"]) == (1.0, 1.0, 0.0)
+    assert (c["co_occurrence"], c["co_occurrence_rank"], c["trending"]) == (0.3333, 0.5, 1.0)
+    assert (b["blend_rank"], c["blend_rank"]) == (1.0, 0.5)
+    assert b["popularity"] == round(math.log1p(3.0), 4)
+    assert (b["category_share"], b["favourite_category"], b["current_category"]) == \
+        (0.75, 1.0, 1.0)
+    assert (c["category_share"], c["favourite_category"], c["current_category"]) == \
+        (0.25, 0.0, 0.0)
+    assert b["recent"] == c["recent"] == 0.0
+
+
+def test_the_table_and_the_remembered_rows_hold_the_same_rounded_values() -> None:
+    pool, profile, world = pool_and_world()
+    table = feature_table(pool, profile, world)
+    rows = feature_rows(table)
+    assert table.shape == (2, len(FEATURES))
+    assert all(isinstance(row, tuple) for row in rows)
+    assert rows == candidate_features(pool, profile, world)
+    assert all(value == round(value, 4) for row in rows for value in row)
+
+
+def test_the_ranker_scores_the_table_exactly_as_it_scores_the_rows() -> None:
+    pool, profile, world = pool_and_world()
+    ranker = OnlineRanker(RankerConfig(), FEATURES)
+    rows = candidate_features(pool, profile, world)
+    for _ in range(3):
+        ranker.learn([(rows[0], True), (rows[1], False)])
+    assert ranker.scores(rows) != [0.0, 0.0]
+    assert ranker.scores(feature_table(pool, profile, world)) == ranker.scores(rows)
+
+
+def test_an_empty_pool_has_no_rows() -> None:
+    _pool, profile, world = pool_and_world()
+    empty = Pool([], [], {})
+    assert feature_table(empty, profile, world).shape == (0, len(FEATURES))
+    assert candidate_features(empty, None, world) == []
