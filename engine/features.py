@@ -23,6 +23,8 @@ was scored.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from engine.candidates import SOURCES
@@ -105,7 +107,8 @@ def feature_table(pool: Pool, profile: Profile | None, world: World) -> np.ndarr
             1.0 / (1 + position) if position is not None else 0.0,
         )
         rows.append(row)
-    table = np.array(rows)
+    table = np.fromiter(itertools.chain.from_iterable(rows), float,
+                        len(rows) * len(FEATURES)).reshape(len(rows), len(FEATURES))
     table[:, _LOGS] = np.log1p(table[:, _LOGS])
     return np.round(table, _DIGITS)
 

@@ -112,7 +112,10 @@ class Pool:
 
     def reasons(self, index: int) -> list[str]:
         """The item's distinct reasons, strongest contribution first (at most three)."""
-        explained = sorted(self.contributions[self.items[index]], key=lambda c: -c[0])
+        contributions = self.contributions[self.items[index]]
+        if len(contributions) == 1:  # most items: one source proposed them
+            return [contributions[0][1]]
+        explained = sorted(contributions, key=lambda c: -c[0])
         return list(dict.fromkeys(c[1] for c in explained))[:_MAX_REASONS]
 
     def ranked(self, index: int) -> RankedItem:
