@@ -65,8 +65,8 @@ def feature_table(pool: Pool, profile: Profile | None, world: World) -> np.ndarr
 
     The ranker scores the array as it is; :func:`feature_rows` makes the rows a
     profile remembers. Each row is filled in Python, item by item (the lookups
-    need it), and the array is made in one conversion: numpy's per-call cost
-    makes column-wise filling dearer at this size.
+    need it), and the array is made from them in one pass: numpy's per-call
+    cost makes column-wise filling dearer at this size.
     """
     items = pool.items
     if not items:
