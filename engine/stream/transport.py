@@ -3,7 +3,7 @@
 1. **Fetch wait.** Faust hard-codes ``fetch_max_wait_ms=1500`` for its worker
    consumer. A broker that does not answer a fetch early when data arrives
    (Tansu) then holds every event up to 1.5 s; the engine uses
-   ``ENGINE_FETCH_MAX_WAIT_MS`` (default 10 ms) instead.
+   ``ENGINE_FETCH_MAX_WAIT_MS`` (default 25 ms) instead.
 2. **Recovery high-water.** Faust recovers a table's changelog up to
    ``end_offsets() - 1``. Tansu's ``end_offsets()`` is short after
    multi-record batches, so Faust would stop early and silently lose the
