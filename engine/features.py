@@ -80,10 +80,10 @@ def feature_table(pool: Pool, profile: Profile | None, world: World) -> np.ndarr
     contributions, column_of, weights, catalog = pool.contributions, _COLUMN, world.weights, \
         world.item
     scores, popularities = pool.scores, world.popularities(items)
-    width, sources = 2 * len(_SOURCES), len(_SOURCES)
+    sources = len(_SOURCES)
     rows: list[list[float]] = []
     for index, item_id in enumerate(items):
-        row = [0.0] * width
+        row = [0.0] * _BLEND  # each source's score and rank
         proposed = 0
         for _weighted, _reason, source, source_score, rank in contributions[item_id]:
             column = column_of.get(source)

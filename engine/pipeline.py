@@ -31,8 +31,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from engine import __version__
 from engine.candidates import SOURCES, Candidate
 from engine.errors import SettingsError
@@ -362,10 +360,11 @@ def rank_list(
         return diversify(pool.items, order, n, category_of=category_of,
                          max_per_category=config.max_per_category)
 
+    ranker_top: list[int] | None = None
+    logits: list[float] = []
     if ranker is None:  # the blend alone, its top n (the diversity cap fills it from below)
         cap = CategoryCap(category_of, config.max_per_category)
         pool = blend_pool(candidates, exclude, allowed, weights, n, cap)
-        table = np.empty((0, len(FEATURES)))  # no features without a ranker
         rows: list[Row] = []
         blend_top = list(range(len(pool.items)))
     else:  # a pool for the ranker to choose from, and to learn from reactions to the list
@@ -373,13 +372,11 @@ def rank_list(
         table = feature_table(pool, profile, world)
         rows = feature_rows(table)
         blend_top = top(range(len(pool.items)))
+        if ranker.warm and profile is not None and profile.recent:
+            logits = ranker.scores(table)  # (a user without history gets the blend: trending)
+            ranker_top = top([i for _negative, i in sorted(
+                [(-logit, i) for i, logit in enumerate(logits)])])
     ids = pool.items
-    ranker_top: list[int] | None = None
-    logits: list[float] = []
-    if ranker is not None and ranker.warm and profile is not None and profile.recent:
-        logits = ranker.scores(table)  # (a user without history gets the blend: trending)
-        ranker_top = top([i for _negative, i in sorted(
-            [(-logit, i) for i, logit in enumerate(logits)])])
     variant = assign_variant(user_id, config.variants)
     learned = (variant == "learned" and ranker is not None and ranker_top is not None
                and ranker.serving(config.ranker.guard))
