@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from engine.evaluation import CUTOFF
 from engine.events import Event
 from engine.mf import MFConfig, OnlineMF
+from engine.profiles import same_session, session_key
 
 __all__ = ["ItemKNN", "MatrixFactorisation", "Popularity", "RecentPopularity", "SequentialRules"]
 
@@ -126,8 +127,9 @@ class ItemKNN:
 class SequentialRules:
     """Baseline: sequential rules (Ludewig & Jannach, 2018), recommending by the last item.
 
-    Within a session (a user's events with less than ``session_gap`` seconds of
-    event time between them), each item adds the rule ``a -> b`` from every
+    Within a session (as the engine tells them, :func:`~engine.profiles.same_session`:
+    at most ``session_gap`` seconds of event time between two events, or the
+    same ``session_id`` on both), each item adds the rule ``a -> b`` from every
     item ``a`` up to ``steps`` positions before it, weighted ``1 / steps
     between them``; the list is the rules of the user's last item, strongest
     first (before a user's first event: popularity).
@@ -145,7 +147,8 @@ class SequentialRules:
         self.steps = steps
         self.session_gap = session_gap
         self.rules: dict[str, dict[str, float]] = defaultdict(dict)
-        self.sessions: dict[str, tuple[float, list[str]]] = {}  # user -> (last ts, items)
+        # user -> (last ts, its session_key, the session's items)
+        self.sessions: dict[str, tuple[float, str | None, list[str]]] = {}
         self.fallback = Popularity()
 
     def learn(self, event: Event) -> None:
@@ -154,21 +157,22 @@ class SequentialRules:
         if item is None:
             self.sessions.pop(event.user_id, None)  # forget_user
             return
-        last_ts, items = self.sessions.get(event.user_id, (event.ts, []))
-        if event.ts - last_ts > self.session_gap:
+        session = session_key(event.session_id)
+        last_ts, last_session, items = self.sessions.get(event.user_id, (event.ts, session, []))
+        if not same_session(last_ts, last_session, event.ts, session, self.session_gap):
             items = []
         for gap, earlier in enumerate(reversed(items[-self.steps:]), start=1):
             if earlier != item:
                 row = self.rules[earlier]
                 row[item] = row.get(item, 0.0) + 1.0 / gap
         items.append(item)
-        self.sessions[event.user_id] = (event.ts, items[-self.steps:])
+        self.sessions[event.user_id] = (event.ts, session, items[-self.steps:])
 
     def lists(self, user_id: str, now: float) -> dict[str, list[str]]:
         session = self.sessions.get(user_id)
         if session is None:
             return {self.names[0]: self.fallback.lists(user_id, now)["popularity"]}
-        row = self.rules.get(session[1][-1], {})
+        row = self.rules.get(session[2][-1], {})
         best = heapq.nsmallest(CUTOFF, row.items(), key=lambda kv: (-kv[1], kv[0]))
         return {self.names[0]: [item for item, _ in best]}
 

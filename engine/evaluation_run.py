@@ -59,7 +59,8 @@ def method_names() -> list[str]:
 
 def baselines(config: EngineConfig, only: Sequence[str] | None = None) -> list[Method]:
     """The baselines, fresh, or those of them named in ``only``."""
-    every: list[Method] = [Popularity(), RecentPopularity(), ItemKNN(), SequentialRules(),
+    every: list[Method] = [Popularity(), RecentPopularity(), ItemKNN(),
+                           SequentialRules(session_gap=config.profile_limits.session_gap),
                            MatrixFactorisation(config.mf)]
     return [baseline for baseline in every if only is None or baseline.names[0] in only]
 

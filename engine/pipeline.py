@@ -110,6 +110,7 @@ class EngineConfig:
             profile_limits=ProfileLimits(
                 recent_items=settings.recent_items,
                 cooccurrence_window=settings.cooccurrence_window,
+                session_gap=settings.session_gap,
                 dedup_horizon=settings.dedup_horizon,
                 half_life=settings.interest_half_life,
                 rating_min=settings.rating_min,

@@ -20,6 +20,7 @@ result does not depend on the order events arrive in.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,11 +41,14 @@ __all__ = [
     "interest_shares",
     "pair_update_from_dict",
     "pair_update_to_dict",
+    "same_session",
+    "session_key",
 ]
 
 #: How much an interaction says about a user's taste (view < click < cart < purchase).
 EVENT_WEIGHTS = {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0}
 _COUNTED = tuple(t for t in EVENT_TYPES if t != "forget_user")
+_SESSION_BYTES = 8  # of a session_key: sessions of one user are compared, never looked up
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class ProfileLimits:
 
     recent_items: int = 20
     cooccurrence_window: int = 5
-    session_gap: float = 1800.0  # seconds of inactivity (event time) that end a session
+    session_gap: float = 1800.0  # seconds of event time that end a session (see same_session)
     purchased_items: int = 200
     categories: int = 50
     tags: int = 100
@@ -183,6 +187,8 @@ class Profile:
     # the item evidence of the latest events, [partition, offset, PairUpdate as a dict],
     # newest first: sent again when the broker redelivers one of them (see engine.pipeline)
     sent_pairs: list[list[Any]] = field(default_factory=list)
+    # the session of recent[0] (session_key of its event's session_id; None: it carried none)
+    session: str | None = None
 
     def recent_item_ids(self) -> list[str]:
         """Recent items, most recent first."""
@@ -247,12 +253,53 @@ def _remember_item(
     return max(0.0, weight - previous), dropped
 
 
-def _previous_in_session(profile: Profile, event: Event, limits: ProfileLimits) -> str | None:
-    """The user's last item, if it differs and came less than a session gap before."""
+def session_key(session_id: str | None) -> str | None:
+    """What state keeps of an event's ``session_id``: a short one-way hash (None for none).
+
+    Sessions are only ever compared, so the raw id is never stored.
+
+    >>> session_key("s-1") == session_key("s-1"), session_key("s-1") == session_key("s-2")
+    (True, False)
+    >>> session_key(None) is None
+    True
+    """
+    if session_id is None:
+        return None
+    return hashlib.blake2b(session_id.encode(), digest_size=_SESSION_BYTES,
+                           person=b"engine-session").hexdigest()
+
+
+def same_session(earlier_ts: float, earlier_session: str | None, ts: float,
+                 session: str | None, gap: float) -> bool:
+    """Whether an interaction at ``ts`` continues the session of one at ``earlier_ts``.
+
+    It does when at most ``gap`` seconds of event time separate them, or, past
+    that, when both carry the same session (:func:`session_key`): a producer's
+    session id keeps a session together across a pause. A new session id
+    within the gap does not end the session: on REES46, the transitions across
+    such ids predict the next item (see the README's Design decisions). An
+    interaction older than the earlier one never continues it.
+
+    >>> same_session(0.0, "a", 5000.0, "a", 1800.0), same_session(0.0, "a", 5000.0, "b", 1800.0)
+    (True, False)
+    >>> same_session(0.0, "a", 10.0, "b", 1800.0), same_session(0.0, None, 5000.0, "a", 1800.0)
+    (True, False)
+    >>> same_session(10.0, "a", 5.0, "a", 1800.0)
+    False
+    """
+    if ts < earlier_ts:
+        return False
+    return ts - earlier_ts <= gap or (session is not None and session == earlier_session)
+
+
+def _previous_in_session(profile: Profile, event: Event, session: str | None,
+                         limits: ProfileLimits) -> str | None:
+    """The user's last item, if it differs and the event continues its session."""
     if not profile.recent:
         return None
     item, _, ts = profile.recent[0]
-    if item == event.item_id or not 0 <= event.ts - ts <= limits.session_gap:
+    if item == event.item_id or not same_session(ts, profile.session, event.ts, session,
+                                                 limits.session_gap):
         return None
     return str(item)
 
@@ -276,8 +323,10 @@ def apply_event(
             for entry in profile.recent[: limits.cooccurrence_window]
             if entry[0] != event.item_id
         )
-        previous = _previous_in_session(profile, event, limits)
+        session = session_key(event.session_id)
+        previous = _previous_in_session(profile, event, session, limits)
         gain, dropped = _remember_item(profile, event, weight, limits)
+        profile.session = session
         if gain > 0:
             level = float(profile.recent[0][1])
             pairs = PairUpdate(event.item_id, gain, partners, event.ts, previous, level,

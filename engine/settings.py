@@ -72,6 +72,7 @@ class Settings:
     rating_max: float = 5.0
     recent_items: int = 20  # items kept in a profile's recent history
     cooccurrence_window: int = 5  # recent distinct items each new interaction pairs with
+    session_gap: float = 1800.0  # seconds of event time that end a session, unless one session_id
     neighbours: int = 50  # similar items kept per item
     item_engagers: int = 20  # latest engagers (users, hashed) kept per item for user-based CF
     similarity: str = "conditional"  # neighbour scores: conditional, cosine or jaccard
@@ -325,6 +326,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SIMILARITY": ("similarity", _similarity),
     "SIMILARITY_ALPHA": ("similarity_alpha", _unit),
     "PAIR_HALF_LIFE": ("pair_half_life", _float),
+    "SESSION_GAP": ("session_gap", _float),
     "INTEREST_HALF_LIFE": ("interest_half_life", _float),
     "TRENDING_HALF_LIFE": ("trending_half_life", _float),
     "DEDUP_HORIZON": ("dedup_horizon", _positive_int),

@@ -29,8 +29,8 @@ U1 = engager_key("u1")  # what the item side knows of the user u1
 
 
 def event(item: str | None, kind: str = "view", ts: float = 0.0,
-          value: float | None = None, user: str = "u1") -> Event:
-    return Event(f"e{next(_ids)}", user, item, kind, ts, value)
+          value: float | None = None, user: str = "u1", session: str | None = None) -> Event:
+    return Event(f"e{next(_ids)}", user, item, kind, ts, value, session_id=session)
 
 
 def replay(events: list[tuple[Event, ItemFacts]],
@@ -175,8 +175,16 @@ def test_the_dedup_horizon_remembers_the_last_event_ids_only() -> None:
 
 
 def test_a_profile_survives_a_round_trip_through_its_dict() -> None:
-    profile, _ = replay([(event("i1", "purchase", ts=5.0), SHOES), (event("i2"), BOOKS)])
+    profile, _ = replay([(event("i1", "purchase", ts=5.0), SHOES),
+                         (event("i2", session="s1"), BOOKS)])
     assert Profile.from_dict(profile.to_dict()) == profile
+
+
+def test_a_profile_stored_before_sessions_were_kept_still_loads() -> None:
+    profile, _ = replay([(event("i1", ts=5.0), SHOES)])
+    stored = profile.to_dict()
+    del stored["session"]
+    assert Profile.from_dict(stored) == profile
 
 
 # -- co-occurrence evidence ---------------------------------------------------
@@ -233,3 +241,53 @@ def test_a_high_rating_is_positive_evidence() -> None:
     _, updates = replay([(event("a"), ItemFacts()), (event("b", "rating", value=5), ItemFacts())])
     assert updates[-1] == PairUpdate("b", 4.0, (("a", 1.0),), 0.0, previous="a", level=4.0,
                                      user=U1)
+
+
+# -- sessions: what counts as "viewed next after" -------------------------------
+
+
+def test_without_session_ids_a_gap_of_event_time_ends_a_session() -> None:
+    limits = ProfileLimits(session_gap=1800.0)
+    _, updates = replay([(event("a", ts=0.0), ItemFacts()), (event("b", ts=1800.0), ItemFacts()),
+                         (event("c", ts=3601.0), ItemFacts())], limits)
+    assert [u.previous for u in updates if u is not None] == [None, "a", None]
+
+
+def test_a_new_session_id_within_the_gap_continues_the_session() -> None:
+    _, updates = replay([(event("a", ts=0.0, session="s1"), ItemFacts()),
+                         (event("b", ts=10.0, session="s2"), ItemFacts())])
+    assert updates[-1] is not None and updates[-1].previous == "a"
+
+
+def test_a_new_session_id_after_the_gap_starts_a_new_session() -> None:
+    limits = ProfileLimits(session_gap=1800.0)
+    _, updates = replay([(event("a", ts=0.0, session="s1"), ItemFacts()),
+                         (event("b", ts=7200.0, session="s2"), ItemFacts())], limits)
+    assert updates[-1] is not None and updates[-1].previous is None
+
+
+def test_the_same_session_id_continues_the_session_past_the_gap() -> None:
+    limits = ProfileLimits(session_gap=1800.0)
+    _, updates = replay([(event("a", ts=0.0, session="s1"), ItemFacts()),
+                         (event("b", ts=7200.0, session="s1"), ItemFacts())], limits)
+    assert updates[-1] is not None and updates[-1].previous == "a"
+
+
+def test_past_the_gap_only_the_same_session_id_on_both_events_continues_the_session() -> None:
+    limits = ProfileLimits(session_gap=1800.0)
+    _, updates = replay([(event("a", ts=0.0), ItemFacts()),
+                         (event("b", ts=7200.0, session="s1"), ItemFacts()),
+                         (event("c", ts=14400.0), ItemFacts())], limits)
+    assert [u.previous for u in updates if u is not None] == [None, None, None]
+
+
+def test_an_event_older_than_the_latest_item_continues_no_session() -> None:
+    _, updates = replay([(event("a", ts=100.0, session="s1"), ItemFacts()),
+                         (event("b", ts=50.0, session="s1"), ItemFacts())])
+    assert updates[-1] is not None and updates[-1].previous is None
+
+
+def test_a_profile_keeps_no_raw_session_id() -> None:
+    profile, _ = replay([(event("a", session="shopper-1234-visit-7"), ItemFacts())])
+    assert "shopper-1234-visit-7" not in str(profile.to_dict())
+    assert profile.session is not None

@@ -69,6 +69,7 @@ def test_loading_an_explicit_mapping_ignores_the_process_environment(
         ("ENGINE_SIMILARITY", "Jaccard", "similarity", "jaccard"),
         ("ENGINE_SIMILARITY_ALPHA", "0.25", "similarity_alpha", 0.25),
         ("ENGINE_PAIR_HALF_LIFE", "3600", "pair_half_life", 3600.0),
+        ("ENGINE_SESSION_GAP", "600", "session_gap", 600.0),
     ],
 )
 def test_each_variable_sets_its_field(variable: str, raw: str, field: str,
@@ -104,6 +105,7 @@ def test_each_variable_sets_its_field(variable: str, raw: str, field: str,
         ("ENGINE_SIMILARITY_ALPHA", "1.5"),
         ("ENGINE_SIMILARITY_ALPHA", "-0.1"),
         ("ENGINE_PAIR_HALF_LIFE", "-60"),
+        ("ENGINE_SESSION_GAP", "half an hour"),
         ("ENGINE_TOPIC_CLICKSTREAM", "  "),
         ("ENGINE_MAX_ID_LENGTH", "0"),
         ("ENGINE_MAX_STRING_LENGTH", "1k"),
@@ -181,3 +183,13 @@ def test_the_similarity_settings_reach_the_item_side_of_the_core() -> None:
     assert (limits.similarity, limits.alpha, limits.pair_half_life) == ("conditional", 0.3, 7200.0)
     default = EngineConfig.from_settings(load_settings({})).row_limits
     assert (default.similarity, default.alpha, default.pair_half_life) == ("conditional", 0.25, 0.0)
+
+
+def test_the_session_gap_reaches_the_profiles_and_the_sequential_rules_baseline() -> None:
+    from engine.evaluation_run import baselines
+    from engine.pipeline import EngineConfig
+
+    config = EngineConfig.from_settings(load_settings({"ENGINE_SESSION_GAP": "600"}))
+    assert config.profile_limits.session_gap == 600.0
+    [rules] = baselines(config, ["sequential_rules"])
+    assert rules.session_gap == 600.0  # type: ignore[attr-defined]
