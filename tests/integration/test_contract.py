@@ -188,6 +188,30 @@ def test_users_with_similar_taste_are_found_on_any_partition(cluster: Cluster) -
              "x3 proposed to the users of every other partition, for their similar taste")
 
 
+def test_a_session_id_keeps_a_session_together_across_a_pause(cluster: Cluster) -> None:
+    """Two views three hours apart in one session, by its id: one is "viewed next after" the other.
+
+    Without the id, the pause (longer than ENGINE_SESSION_GAP) would end the session.
+    """
+    start = 1569888000.0  # REES46's first second
+    views = [("sess-walker", "usess-a", start, "visit-1"),
+             ("sess-walker", "usess-b", start + 3 * 3600, "visit-1"),
+             ("sess-follower", "usess-a", start + 3 * 3600 + 10, None)]
+    produce(cluster.settings, cluster.settings.topic("clickstream"), [
+        (user.encode(), orjson.dumps({"event_id": f"{user}-{item}", "user_id": user,
+                                      "item_id": item, "type": "view", "ts": ts,
+                                      "session_id": session}))
+        for user, item, ts, session in views])
+
+    def reasons_for_b() -> list[str]:
+        listing = cluster.workers[0].get("/recommendations/sess-follower?n=100")[1]
+        return [reason for item in listing["items"] if item["item_id"] == "usess-b"
+                for reason in item["reasons"]]
+
+    wait_for(lambda: "often viewed next after usess-a" in reasons_for_b(), 60,
+             "usess-b proposed as viewed next after usess-a, across the pause")
+
+
 def _event(user: str, **fields: Any) -> bytes:
     event = {"user_id": user, "item_id": "i1", "type": "view", "ts": 1700000000.0, **fields}
     return orjson.dumps(event)
