@@ -256,14 +256,15 @@ def _remember_item(
 def session_key(session_id: str | None) -> str | None:
     """What state keeps of an event's ``session_id``: a short one-way hash (None for none).
 
-    Sessions are only ever compared, so the raw id is never stored.
+    Sessions are only ever compared, so the raw id is never stored. An empty
+    id is no id: it does not tie a user's events together.
 
     >>> session_key("s-1") == session_key("s-1"), session_key("s-1") == session_key("s-2")
     (True, False)
-    >>> session_key(None) is None
-    True
+    >>> session_key(None) is None, session_key("") is None
+    (True, True)
     """
-    if session_id is None:
+    if not session_id:
         return None
     return hashlib.blake2b(session_id.encode(), digest_size=_SESSION_BYTES,
                            person=b"engine-session").hexdigest()

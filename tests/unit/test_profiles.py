@@ -281,6 +281,13 @@ def test_past_the_gap_only_the_same_session_id_on_both_events_continues_the_sess
     assert [u.previous for u in updates if u is not None] == [None, None, None]
 
 
+def test_an_empty_session_id_is_no_session_id() -> None:
+    limits = ProfileLimits(session_gap=1800.0)
+    _, updates = replay([(event("a", ts=0.0, session=""), ItemFacts()),
+                         (event("b", ts=7200.0, session=""), ItemFacts())], limits)
+    assert updates[-1] is not None and updates[-1].previous is None
+
+
 def test_an_event_older_than_the_latest_item_continues_no_session() -> None:
     _, updates = replay([(event("a", ts=100.0, session="s1"), ItemFacts()),
                          (event("b", ts=50.0, session="s1"), ItemFacts())])
