@@ -278,7 +278,7 @@ def same_session(earlier_ts: float, earlier_session: str | None, ts: float,
     that, when both carry the same session (:func:`session_key`): a producer's
     session id keeps a session together across a pause. A new session id
     within the gap does not end the session: on REES46, the transitions across
-    such ids predict the next item (see the README's Design decisions). An
+    such ids predict the next item (see the README's Sessions). An
     interaction older than the earlier one never continues it.
 
     >>> same_session(0.0, "a", 5000.0, "a", 1800.0), same_session(0.0, "a", 5000.0, "b", 1800.0)

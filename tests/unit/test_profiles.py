@@ -253,24 +253,26 @@ def test_without_session_ids_a_gap_of_event_time_ends_a_session() -> None:
     assert [u.previous for u in updates if u is not None] == [None, "a", None]
 
 
+def previous_of_b(a: tuple[float, str | None], b: tuple[float, str | None]) -> str | None:
+    """What a view of b at ``b = (ts, session_id)`` names as the item before it, after a view of a
+    (a session gap of 30 minutes)."""
+    _, updates = replay([(event("a", ts=a[0], session=a[1]), ItemFacts()),
+                         (event("b", ts=b[0], session=b[1]), ItemFacts())],
+                        ProfileLimits(session_gap=1800.0))
+    assert updates[-1] is not None
+    return updates[-1].previous
+
+
 def test_a_new_session_id_within_the_gap_continues_the_session() -> None:
-    _, updates = replay([(event("a", ts=0.0, session="s1"), ItemFacts()),
-                         (event("b", ts=10.0, session="s2"), ItemFacts())])
-    assert updates[-1] is not None and updates[-1].previous == "a"
+    assert previous_of_b((0.0, "s1"), (10.0, "s2")) == "a"
 
 
 def test_a_new_session_id_after_the_gap_starts_a_new_session() -> None:
-    limits = ProfileLimits(session_gap=1800.0)
-    _, updates = replay([(event("a", ts=0.0, session="s1"), ItemFacts()),
-                         (event("b", ts=7200.0, session="s2"), ItemFacts())], limits)
-    assert updates[-1] is not None and updates[-1].previous is None
+    assert previous_of_b((0.0, "s1"), (7200.0, "s2")) is None
 
 
 def test_the_same_session_id_continues_the_session_past_the_gap() -> None:
-    limits = ProfileLimits(session_gap=1800.0)
-    _, updates = replay([(event("a", ts=0.0, session="s1"), ItemFacts()),
-                         (event("b", ts=7200.0, session="s1"), ItemFacts())], limits)
-    assert updates[-1] is not None and updates[-1].previous == "a"
+    assert previous_of_b((0.0, "s1"), (7200.0, "s1")) == "a"
 
 
 def test_past_the_gap_only_the_same_session_id_on_both_events_continues_the_session() -> None:
@@ -282,16 +284,11 @@ def test_past_the_gap_only_the_same_session_id_on_both_events_continues_the_sess
 
 
 def test_an_empty_session_id_is_no_session_id() -> None:
-    limits = ProfileLimits(session_gap=1800.0)
-    _, updates = replay([(event("a", ts=0.0, session=""), ItemFacts()),
-                         (event("b", ts=7200.0, session=""), ItemFacts())], limits)
-    assert updates[-1] is not None and updates[-1].previous is None
+    assert previous_of_b((0.0, ""), (7200.0, "")) is None
 
 
 def test_an_event_older_than_the_latest_item_continues_no_session() -> None:
-    _, updates = replay([(event("a", ts=100.0, session="s1"), ItemFacts()),
-                         (event("b", ts=50.0, session="s1"), ItemFacts())])
-    assert updates[-1] is not None and updates[-1].previous is None
+    assert previous_of_b((100.0, "s1"), (50.0, "s1")) is None
 
 
 def test_a_profile_keeps_no_raw_session_id() -> None:
