@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -143,7 +142,7 @@ def blend_pool(
                 scores[item] = scores.get(item, 0.0) + weight * score
     chosen: list[str] = []
     chosen_scores: list[float] = []
-    for item, score in _best_first(scores, size):
+    for item, score in _best_first(scores):
         if len(chosen) == size:
             break
         if not is_recommendable(item) or (cap is not None and not cap.admit(item)):
@@ -181,16 +180,14 @@ def blend(
     return [pool.ranked(index) for index in range(len(pool.items))]
 
 
-def _best_first(scores: dict[str, float], n: int) -> Iterator[tuple[str, float]]:
-    """Items by descending score (ties by id): a partial sort first, the rest only if needed.
+def _best_first(scores: dict[str, float]) -> Iterator[tuple[str, float]]:
+    """Items by descending score (ties by id).
 
-    >>> list(_best_first({"a": 1.0, "b": 2.0, "c": 1.0}, 1))
+    A pool merges a few hundred candidates at most (each source proposes
+    ``EngineConfig.pool``), so one sort in C is cheaper than a partial sort.
+
+    >>> list(_best_first({"a": 1.0, "b": 2.0, "c": 1.0}))
     [('b', 2.0), ('a', 1.0), ('c', 1.0)]
     """
-    keyed = [(-score, item) for item, score in scores.items()]  # tuples compare in C
-    head = heapq.nsmallest(4 * n, keyed)
-    for negative, item in head:
+    for negative, item in sorted([(-score, item) for item, score in scores.items()]):
         yield item, -negative
-    if len(head) < len(keyed):
-        for negative, item in sorted(keyed)[len(head):]:
-            yield item, -negative
