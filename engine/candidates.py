@@ -70,7 +70,9 @@ _candidate = tuple.__new__
 def _normalised(scores: dict[str, float], reasons: dict[str, str], source: str,
                 limit: int) -> list[Candidate]:
     """The ``limit`` best items (ties by id), scores divided by the best one's."""
-    ranked = heapq.nsmallest(limit, [(-score, item) for item, score in scores.items()])
+    keyed = [(-score, item) for item, score in scores.items()]
+    # a partial sort pays only for long lists: one C sort is cheaper up to several times limit
+    ranked = sorted(keyed)[:limit] if len(keyed) <= 8 * limit else heapq.nsmallest(limit, keyed)
     if not ranked or ranked[0][0] >= 0:
         return []
     best = -ranked[0][0]
