@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import orjson
 
@@ -31,9 +31,13 @@ from engine.settings import load_settings
 from engine.simulation import Simulation
 
 
-def replay(records: list[Record], config: EngineConfig) -> tuple[Simulation, float]:
-    """The records through a fresh engine; returns it and the CPU µs per event."""
-    sim = Simulation(config, worker_order=True)
+def replay(records: Iterable[Record], config: EngineConfig,
+           sim: Simulation | None = None) -> tuple[Simulation, float]:
+    """The records through ``sim`` (a fresh engine by default); returns it and the CPU µs per event.
+
+    ``sim`` must keep a worker's order (``worker_order=True``).
+    """
+    sim = sim or Simulation(config, worker_order=True)
     limits = config.input_limits
     events = 0
     started = time.process_time()

@@ -22,7 +22,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -49,9 +49,14 @@ class Simulation:
     """Profiles, item rows and the world of one engine, kept in dicts."""
 
     def __init__(self, config: EngineConfig, trending_half_life: float | None = None,
-                 *, worker_order: bool = False, mf: bool | None = None) -> None:
-        """``mf``: keep a matrix factorisation model (default: when the blend uses it)."""
+                 *, worker_order: bool = False, mf: bool | None = None,
+                 on_list: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """``mf``: keep a matrix factorisation model (default: when the blend uses it).
+
+        ``on_list`` is called with every published list, once the profile remembers it.
+        """
         self.config = config
+        self.on_list = on_list
         self.worker_order = worker_order
         self.published: dict[str, list[str]] = {}  # user -> item ids of the last list published
         self.summaries = 0  # row summaries published so far (one per row an event touched)
@@ -90,6 +95,8 @@ class Simulation:
                 trigger_event_id=event.event_id, now=event.ts, ranker=self.ranker,
                 mf=self.mf)
             self.published[event.user_id] = [item["item_id"] for item in listing["items"]]
+            if self.on_list is not None:
+                self.on_list(listing)
         if self.worker_order:
             self._apply_item_side(outcome.pairs)
         return outcome.publish

@@ -51,6 +51,18 @@ def test_a_worker_ranks_the_list_before_its_events_evidence_reaches_the_world() 
     assert worker.published["u2"] == ["a"]  # the next list has it
 
 
+def test_every_published_list_is_handed_on_once_its_profile_remembers_it() -> None:
+    handed: list[tuple[str, str, str]] = []
+    sim = Simulation(EngineConfig(), on_list=lambda listing: handed.append((
+        listing["trigger_event_id"], listing["rec_id"],
+        sim.profiles[listing["user_id"]].served[0]["rec_id"])))
+    sim.apply(Event("e1", "u1", "a", "view", 1.0))
+    sim.apply(Event("e1", "u1", "a", "view", 1.0))  # a duplicate publishes nothing
+    sim.apply(Event("e2", "u2", "a", "view", 2.0))
+    assert [trigger for trigger, _, _ in handed] == ["e1", "e2"]
+    assert all(rec_id == remembered for _, rec_id, remembered in handed)
+
+
 def test_the_plot_is_a_png_with_a_line_per_method(tmp_path: Path) -> None:
     report = evaluate(STREAM, [ItemKNN()])
     plot_hit_rate("synthetic", report, tmp_path / "hr.png")
