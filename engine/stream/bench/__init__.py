@@ -18,6 +18,11 @@ Throughput, over the same pre-filled clickstream topic:
     that only counts (raw serializers, the engine's transport, so the same
     fetch wait); events / (first message in the agent → N-th message), as
     the child reports it in a small JSON file.
+(b') **Faust pass-through**: the same app, whose agent also hands each event's
+    key and value to the producer for an output topic (the call the worker
+    sends its lists with; the worker's producer batch size and linger) and
+    flushes after the N-th: the ceiling of any Faust design that publishes
+    one record per event. (b')/(b) is the share of (b) such a design keeps.
 (c) **engine**: ``engine worker`` in a child process, catalog and events
     produced before it starts; events / (first ``/stats`` poll that shows
     progress → all processed), counting ``events_processed +
@@ -42,7 +47,7 @@ Nothing here asserts a timing: it measures and reports.
 
 Modules, one idea each: :mod:`.data` (the events), :mod:`.kafka` (broker
 plumbing), :mod:`.process` (CPU time and RSS from ``/proc``), :mod:`.ceilings`
-((a) and (b)), :mod:`.worker` ((c)), :mod:`.latency` ((d) and (e)),
+((a), (b) and (b')), :mod:`.worker` ((c)), :mod:`.latency` ((d) and (e)),
 :mod:`.report` (ratios and tables) and :mod:`.run` (one whole run).
 """
 

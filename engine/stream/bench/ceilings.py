@@ -1,10 +1,13 @@
-"""The two ceilings the engine is compared with, over the same pre-filled topic.
+"""The ceilings the engine is compared with, over the same pre-filled topic.
 
 (a) **raw**: in this process, a group-less aiokafka consumer → ``orjson.loads``
     → ``orjson.dumps`` → an aiokafka producer (the Python ceiling).
 (b) **Faust consume only**: a minimal Faust app in a child process whose one
     agent only counts (the framework's ceiling), with the engine's transport,
     so the same fetch wait, and on uvloop as the engine's worker.
+(b') **Faust pass-through**: the same app, whose agent also hands each event
+    to the producer for an output topic, as the engine hands over each list:
+    the ceiling of any Faust design that publishes one record per event.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from engine.stream.bench.worker import POLL
 from engine.stream.connection import client_options
 from engine.stream.demo import stop_process
 
-__all__ = ["faust_consume_only", "faust_sink_main", "raw_ceiling"]
+__all__ = ["faust_consume_only", "faust_pass_through", "faust_sink_main", "raw_ceiling"]
 
 
 async def raw_ceiling(settings: Settings, source: str, sink: str, n: int,
@@ -68,18 +71,22 @@ async def raw_ceiling(settings: Settings, source: str, sink: str, n: int,
     return rate(len(futures), elapsed, cpu)
 
 
-# -- (b) Faust consume only --------------------------------------------------------
+# -- (b) Faust consume only, (b') Faust pass-through ------------------------------
 
 
 def faust_sink_main(config_path: str | None = None) -> None:
-    """Child process of (b): a Faust app whose one agent counts the events of a topic.
+    """Child process of (b) and (b'): a Faust app whose one agent counts the events of a topic.
 
     ``config_path`` (default: ``sys.argv[1]``) is a JSON file with ``broker``,
     ``app_id``, ``topic``, ``partitions``, ``events``, ``data_dir``,
-    ``session_timeout``, ``heartbeat_interval``, ``fetch_max_wait_ms`` and
-    ``result``. When the N-th event arrives the agent writes ``{"seconds",
-    "cpu_seconds"}`` (first event → N-th) to ``result``; the parent then
-    stops the process.
+    ``session_timeout``, ``heartbeat_interval``, ``fetch_max_wait_ms``,
+    ``producer_linger_ms``, ``producer_batch_bytes``, ``forward_to`` and
+    ``result``. With ``forward_to`` (a topic name; null for (b)) the agent
+    also hands each event's key and value to the producer for that topic,
+    through the call the engine's worker sends its lists with. When the N-th
+    event arrives (and, with ``forward_to``, the producer is flushed) the
+    agent writes ``{"seconds", "cpu_seconds"}`` (first event → N-th) to
+    ``result``; the parent then stops the process.
     """
     import faust
     import uvloop
@@ -105,24 +112,33 @@ def faust_sink_main(config_path: str | None = None) -> None:
                   consumer_auto_offset_reset="earliest",
                   broker_session_timeout=config["session_timeout"],
                   broker_heartbeat_interval=config["heartbeat_interval"],
-                  broker_rebalance_timeout=config["session_timeout"])
+                  broker_rebalance_timeout=config["session_timeout"],
+                  producer_linger=config["producer_linger_ms"] / 1000.0,
+                  producer_max_batch_size=config["producer_batch_bytes"])
     topic = app.topic(config["topic"], key_type=bytes, value_type=bytes,
                       partitions=config["partitions"])
-    app.agent(topic, name="sink")(_sink_agent(config["events"], Path(config["result"])))
+    app.agent(topic, name="sink")(_sink_agent(app, config["events"], Path(config["result"]),
+                                              config["forward_to"]))
     worker = faust.Worker(app, loglevel="info", redirect_stdouts=False)
     worker.spinner = None  # the spinner turns the root logger to DEBUG
     worker.execute_from_commandline()
 
 
-def _sink_agent(events: int, result: Path) -> Callable[[Any], Any]:
+def _sink_agent(app: Any, events: int, result: Path,
+                forward_to: str | None) -> Callable[[Any], Any]:
     async def sink(stream: Any) -> None:
         seen = 0
         started = cpu = 0.0
-        async for _ in stream:
+        async for event in stream.events():
             seen += 1
+            if forward_to is not None:  # as the worker hands over a list (Runtime.send_to)
+                message = event.message
+                await app.producer.send(forward_to, message.key, message.value, None, None, None)
             if seen == 1:
                 started, cpu = time.perf_counter(), time.process_time()
-            elif seen == events:
+            if seen == events:
+                if forward_to is not None:
+                    await app.producer.flush()
                 report = {"seconds": time.perf_counter() - started,
                           "cpu_seconds": time.process_time() - cpu}
                 result.with_suffix(".tmp").write_text(json.dumps(report))
@@ -134,29 +150,45 @@ def _sink_agent(events: int, result: Path) -> Callable[[Any], Any]:
 def faust_consume_only(settings: Settings, topic: str, n: int, workdir: Path,
                        timeout: float) -> dict[str, float]:
     """(b): events / (first message in the child's agent → ``n``-th), as the child reports it."""
-    result = workdir / "faust-sink.json"
-    config = {"broker": settings.broker, "app_id": f"{settings.app_id}-faust-sink",
+    return _faust_child(settings, topic, None, n, workdir / "faust-sink", timeout)
+
+
+def faust_pass_through(settings: Settings, topic: str, sink: str, n: int, workdir: Path,
+                       timeout: float) -> dict[str, float]:
+    """(b'): as (b), each event also handed to the producer for ``sink`` (flushed at the end)."""
+    return _faust_child(settings, topic, sink, n, workdir / "faust-pass-through", timeout)
+
+
+def _faust_child(settings: Settings, topic: str, forward_to: str | None, n: int, files: Path,
+                 timeout: float) -> dict[str, float]:
+    """Run :func:`faust_sink_main` in a child process; its figures (files: ``files``.*)."""
+    name = files.name
+    result, log_path = files.with_suffix(".json"), files.with_suffix(".log")
+    config = {"broker": settings.broker, "app_id": f"{settings.app_id}-{name}",
               "topic": topic, "partitions": settings.partitions, "events": n,
-              "data_dir": str(workdir / "faust-sink-data"),
+              "data_dir": str(files.with_name(f"{name}-data")),
               "session_timeout": settings.session_timeout,
               "heartbeat_interval": settings.heartbeat_interval,
-              "fetch_max_wait_ms": settings.fetch_max_wait_ms, "result": str(result)}
-    config_path = workdir / "faust-sink-config.json"
+              "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+              "producer_linger_ms": settings.producer_linger_ms,
+              "producer_batch_bytes": settings.producer_batch_bytes,
+              "forward_to": forward_to, "result": str(result)}
+    config_path = files.with_name(f"{name}-config.json")
     config_path.write_text(json.dumps(config))
     command = [sys.executable, "-c",
                "from engine.stream.bench.ceilings import faust_sink_main; faust_sink_main()",
                str(config_path)]
-    with open(workdir / "faust-sink.log", "ab") as log:
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
         while not result.exists():
             if proc.poll() is not None:
-                raise EngineError(f"the Faust sink exited with code {proc.returncode} "
-                                  f"(log: {workdir / 'faust-sink.log'})")
+                raise EngineError(f"the Faust {name} app exited with code {proc.returncode} "
+                                  f"(log: {log_path})")
             if time.monotonic() > deadline:
-                raise EngineError(f"the Faust sink did not see {n} events in {timeout:.0f} s "
-                                  f"(log: {workdir / 'faust-sink.log'})")
+                raise EngineError(f"the Faust {name} app did not see {n} events in "
+                                  f"{timeout:.0f} s (log: {log_path})")
             time.sleep(POLL)
     finally:
         stop_process(proc)

@@ -29,11 +29,27 @@ def environment() -> dict[str, Any]:
 
 
 def ratios(results: dict[str, Any]) -> None:
-    """Add the engine's throughput ratios to the ceilings' to ``results`` (``"ratios"``)."""
+    """Add the engine's throughput ratios to the ceilings' to ``results`` (``"ratios"``).
+
+    (b')/(b) is the share of Faust consume-only that any Faust design keeps
+    once it publishes one record per event, as the engine publishes a list.
+
+    >>> results = {"throughput": {name: {"events_per_s": rate} for name, rate in [
+    ...     ("raw", 40000), ("faust_consume_only", 8000), ("faust_pass_through", 4000),
+    ...     ("engine", 1000), ("engine_with_item_side", 800)]}}
+    >>> ratios(results)
+    >>> figures = results["ratios"]
+    >>> (figures["engine_over_faust_consume_only"], figures["engine_over_faust_pass_through"],
+    ...  figures["faust_pass_through_over_consume_only"])
+    (0.125, 0.25, 0.5)
+    """
     rates = {name: figures["events_per_s"] for name, figures in results["throughput"].items()}
     results["ratios"] = {
         "engine_over_raw": round(rates["engine"] / rates["raw"], 4),
         "engine_over_faust_consume_only": round(rates["engine"] / rates["faust_consume_only"], 4),
+        "engine_over_faust_pass_through": round(rates["engine"] / rates["faust_pass_through"], 4),
+        "faust_pass_through_over_consume_only": round(
+            rates["faust_pass_through"] / rates["faust_consume_only"], 4),
         "engine_with_item_side_over_raw": round(rates["engine_with_item_side"] / rates["raw"], 4),
         "engine_with_item_side_over_faust_consume_only": round(
             rates["engine_with_item_side"] / rates["faust_consume_only"], 4),
@@ -48,6 +64,7 @@ def print_report(results: dict[str, Any]) -> None:
     click.echo(f"  {'path':<40}{'events/s':>10}{'CPU µs/event':>14}{'broker CPU µs/event':>21}")
     labels = {"raw": "(a) raw aiokafka loads/dumps/produce",
               "faust_consume_only": "(b) Faust consume only",
+              "faust_pass_through": "(b') Faust pass-through, one send/event",
               "engine": "(c) engine worker, clickstream done",
               "engine_with_item_side": "(c') the same, until all counters settle"}
     for name, label in labels.items():
@@ -60,6 +77,8 @@ def print_report(results: dict[str, Any]) -> None:
     click.echo(f"  (c)/(a) = {ratios['engine_over_raw']:.3f}   "
                f"(c)/(b) = {ratios['engine_over_faust_consume_only']:.3f}   "
                f"(c')/(b) = {ratios['engine_with_item_side_over_faust_consume_only']:.3f}")
+    click.echo(f"  (b')/(b) = {ratios['faust_pass_through_over_consume_only']:.3f}   "
+               f"(c)/(b') = {ratios['engine_over_faust_pass_through']:.3f}")
     click.echo("\nlatency: event sent -> its list consumed (ms)")
     click.echo(f"  {'rate/s':>7}{'sent':>7}{'seen':>8}{'p50':>8}{'p95':>8}{'p99':>8}"
                f"{'max':>8}{'computed p50':>13}{'p99':>8}{'worker CPU':>11}{'settled s':>10}"

@@ -14,7 +14,7 @@ import click
 from engine.errors import EngineError
 from engine.settings import Settings
 from engine.stream.admin import create_topics
-from engine.stream.bench.ceilings import faust_consume_only, raw_ceiling
+from engine.stream.bench.ceilings import faust_consume_only, faust_pass_through, raw_ceiling
 from engine.stream.bench.data import BenchData, bench_data, repeated_events
 from engine.stream.bench.kafka import bench_settings, create_topic, produce
 from engine.stream.bench.latency import latency_steps
@@ -67,6 +67,7 @@ def run_bench(settings: Settings, *, events: int = 20000,
 def _prepare(bench: Settings, data: BenchData, events: int) -> None:
     asyncio.run(create_topics(bench))
     asyncio.run(create_topic(bench, f"{bench.app_id}-raw-out"))
+    asyncio.run(create_topic(bench, f"{bench.app_id}-pass-through-out"))
     items = asyncio.run(produce(bench, bench.topic("catalog"), data.catalog))
     produced = asyncio.run(produce(bench, bench.topic("clickstream"),
                                    repeated_events(data, events)))
@@ -80,5 +81,8 @@ def _baselines(bench: Settings, events: int, workdir: Path, timeout: float) -> d
                                   f"{bench.app_id}-raw-out", events, timeout))
     click.echo("(b) Faust consume-only app: starting, then consuming ...")
     faust = faust_consume_only(bench, bench.topic("clickstream"), events, workdir, timeout)
-    return {"raw": raw, "faust_consume_only": faust}
+    click.echo("(b') Faust pass-through app: starting, then consuming and producing ...")
+    passing = faust_pass_through(bench, bench.topic("clickstream"),
+                                 f"{bench.app_id}-pass-through-out", events, workdir, timeout)
+    return {"raw": raw, "faust_consume_only": faust, "faust_pass_through": passing}
 
