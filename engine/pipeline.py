@@ -53,7 +53,7 @@ from engine.profiles import (
     pair_update_to_dict,
 )
 from engine.ranker import OnlineRanker, RankerConfig, probability
-from engine.ranking import DEFAULT_WEIGHTS, CategoryCap, blend_pool, diversify
+from engine.ranking import DEFAULT_WEIGHTS, CategoryCap, backfill, blend_pool, diversify
 from engine.settings import Settings, Variant
 from engine.similarity import RowLimits
 from engine.world import World
@@ -365,11 +365,14 @@ def rank_list(
     logits: list[float] = []
     if ranker is None:  # the blend alone, its top n (the diversity cap fills it from below)
         cap = CategoryCap(category_of, config.max_per_category)
-        pool = blend_pool(candidates, exclude, allowed, weights, n, cap)
+        pool = backfill(blend_pool(candidates, exclude, allowed, weights, n, cap),
+                        world.newest_items(), exclude, allowed, n, cap)
         rows: list[Row] = []
         blend_top = list(range(len(pool.items)))
     else:  # a pool for the ranker to choose from, and to learn from reactions to the list
-        pool = blend_pool(candidates, exclude, allowed, weights, max(n, config.ranker.pool))
+        pool = backfill(blend_pool(candidates, exclude, allowed, weights,
+                                   max(n, config.ranker.pool)),
+                        world.newest_items(), exclude, allowed, n)  # only lists short of n
         table = feature_table(pool, profile, world)
         rows = feature_rows(table)
         blend_top = top(range(len(pool.items)))

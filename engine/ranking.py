@@ -22,6 +22,7 @@ __all__ = [
     "CategoryCap",
     "Pool",
     "RankedItem",
+    "backfill",
     "blend",
     "blend_pool",
     "diversify",
@@ -157,6 +158,50 @@ def blend_pool(
             if (found := contributions.get(item)) is not None:
                 found.append((weight * score, reason, source, score, rank))
     return Pool(chosen, chosen_scores, contributions)
+
+
+#: The reason of an item a list falls back on (see :func:`backfill`).
+NEW_IN_CATALOG = "new in the catalog"
+#: The most catalog items :func:`backfill` looks at for one list.
+BACKFILL_SCAN = 2000
+
+
+def backfill(
+    pool: Pool,
+    newest: Iterable[str],
+    exclude: set[str],
+    is_recommendable: Callable[[str], bool],
+    size: int,
+    cap: CategoryCap | None = None,
+) -> Pool:
+    """``pool`` filled up to ``size`` with the catalog's newest items, when the sources
+    proposed too few: a new shop, a user of an empty corner of the catalog.
+
+    The filling comes after every proposed item, at score 0, with the reason
+    "new in the catalog", under the same rules (never an excluded, unavailable
+    or repeated item; with a ``cap``, only the items it admits). At most
+    :data:`BACKFILL_SCAN` items of ``newest`` are looked at. A full pool is
+    returned as it is.
+
+    >>> pool = Pool(["a"], [1.0], {"a": [(1.0, "trending now", "trending", 1.0, 0)]})
+    >>> filled = backfill(pool, ["d", "c", "b", "a"], {"c"}, lambda item: True, 3)
+    >>> filled.items, filled.scores, filled.reasons(2)
+    (['a', 'd', 'b'], [1.0, 0.0, 0.0], ['new in the catalog'])
+    """
+    if len(pool.items) >= size:
+        return pool
+    items, scores = list(pool.items), list(pool.scores)
+    contributions = dict(pool.contributions)
+    for item in itertools.islice(newest, BACKFILL_SCAN):
+        if len(items) == size:
+            break
+        if item in contributions or item in exclude or not is_recommendable(item) or (
+                cap is not None and not cap.admit(item)):
+            continue
+        contributions[item] = [(0.0, NEW_IN_CATALOG, "catalog", 0.0, len(items))]
+        items.append(item)
+        scores.append(0.0)
+    return Pool(items, scores, contributions)
 
 
 def blend(

@@ -24,7 +24,7 @@ needed to compare items.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from sortedcontainers import SortedList
@@ -223,6 +223,12 @@ class World:
     # -- queries ---------------------------------------------------------
     def item(self, item_id: str) -> CatalogItem | None:
         return self._items.get(item_id)
+
+    def newest_items(self) -> Iterator[str]:
+        """Catalog items, the last this world received first (an update keeps an
+        item's place; across catalog partitions, the order they were read in):
+        what a list falls back on when the sources cannot fill it."""
+        return reversed(self._items.keys())
 
     def is_recommendable(self, item_id: str) -> bool:
         """Not removed from the catalog and not marked unavailable."""

@@ -155,6 +155,35 @@ def test_a_list_holds_at_most_n_items() -> None:
     assert len(listing["items"]) == 2
 
 
+def new_shop() -> World:
+    """A catalog and no interaction yet: nothing is trending, nothing goes with anything."""
+    world = World()
+    for n in range(6):
+        world.set_item(CatalogItem(f"n{n}", category="shoes", available=n != 4))
+    return world
+
+
+@pytest.mark.parametrize("variant", ["learned", "heuristic"])
+def test_a_cold_start_user_of_a_shop_without_interactions_gets_its_newest_items(
+        variant: str) -> None:
+    config = EngineConfig(top_n=3, variants=(Variant(variant, 1.0),))
+    listing = recommend(None, "new-user", new_shop(), config, trigger_event_id=None, now=0.0)
+    assert_is_a_contract_list(listing)
+    assert listed(listing) == ["n5", "n3", "n2"]  # n4 is unavailable
+    assert all(entry["reasons"] == ["new in the catalog"] for entry in listing["items"])
+
+
+def test_a_list_the_sources_cannot_fill_ends_with_the_catalogs_newest_items() -> None:
+    world, config = new_shop(), EngineConfig(top_n=4)
+    world.set_neighbours("n0", 2.0, (2.0, 0.0), [("n1", 0.5)])
+    world.set_neighbours("n1", 1.0, (1.0, 0.0), [("n0", 0.5)])
+    profile = live(world, config, ("purchase", "n5"), ("view", "n0"))
+    items = listed(recommend(profile, "u1", world, config, trigger_event_id=None, now=5.0))
+    assert items[0] == "n1"  # what the sources proposed comes first
+    assert set(items[1:]) <= {"n2", "n3"}  # then new items: never bought, current or unavailable
+    assert len(items) == len(set(items)) == 3
+
+
 def test_a_user_who_bought_everything_gets_an_empty_list_not_an_error() -> None:
     world, config = shop(), EngineConfig()
     everything = [("purchase", f"{p}{n}") for p in "bhrs" for n in range(5)]
