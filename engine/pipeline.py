@@ -338,7 +338,7 @@ def rank_list(
             Candidate(item, score, "in_category", f"popular in {category}")
             for item, score in world.trending_in(category, config.pool)
         ]
-    exclude = set(profile.purchased) if profile else set()
+    exclude = {*profile.purchased, *profile.disliked} if profile else set()
     if profile:  # what the user is looking at right now, and (configurable) just saw
         exclude.update(entry[0] for entry in profile.recent[: config.exclude_recent])
 

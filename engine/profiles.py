@@ -178,6 +178,8 @@ class Profile:
     interest_ts: float = 0.0
     recent: list[list[Any]] = field(default_factory=list)
     purchased: list[str] = field(default_factory=list)
+    # items the user rated below the scale's middle, never recommended to them
+    disliked: list[str] = field(default_factory=list)
     last_ts: float = 0.0
     last_event_id: str | None = None
     published_ts: float | None = None  # event time of the last published list
@@ -335,11 +337,30 @@ def apply_event(
     if event.type == "purchase" and event.item_id not in profile.purchased:
         profile.purchased.append(event.item_id)  # type: ignore[arg-type]
         del profile.purchased[: -limits.purchased_items]
+    if event.type == "rating" and event.item_id is not None:
+        _judge(profile.disliked, event.item_id, weight < 0, limits.purchased_items)
     profile.last_ts = max(profile.last_ts, event.ts)
     profile.last_event_id = event.event_id
     profile.seen.append(event.event_id)
     del profile.seen[: -limits.dedup_horizon]
     return profile, pairs
+
+
+def _judge(disliked: list[str], item_id: str, low: bool, bound: int) -> None:
+    """Keep a low-rated item among the user's disliked ones (the latest ``bound``);
+    a later rating at or above the scale's middle takes it out again.
+
+    >>> disliked = ["a"]
+    >>> _judge(disliked, "b", True, 2); _judge(disliked, "c", True, 2); disliked
+    ['b', 'c']
+    >>> _judge(disliked, "b", False, 2); disliked
+    ['c']
+    """
+    if item_id in disliked:
+        disliked.remove(item_id)
+    if low:
+        disliked.append(item_id)
+        del disliked[:-bound]
 
 
 def interest_shares(interests: dict[str, float], top: int = 20) -> dict[str, float]:

@@ -40,6 +40,7 @@ def profile_view(profile: Profile, user_id: str) -> dict[str, Any]:
         },
         "recent_items": profile.recent_item_ids(),
         "purchased_items": list(profile.purchased),
+        "disliked_items": list(profile.disliked),
         "last_ts": profile.last_ts,
         "last_event_id": profile.last_event_id,
     }

@@ -167,6 +167,26 @@ def test_purchased_items_are_remembered_once_and_bounded() -> None:
     assert profile.purchased == ["b", "c"]
 
 
+def test_items_rated_below_the_middle_are_disliked_until_rated_well_again() -> None:
+    ratings = [("a", 1), ("b", 2), ("c", 3), ("a", 5), ("d", 0)]
+    profile, _ = replay([(event(item, "rating", value=value), ItemFacts())
+                         for item, value in ratings])
+    assert profile.disliked == ["b", "d"]  # c is neutral; a was rated well again
+
+
+def test_disliked_items_are_bounded_keeping_the_latest() -> None:
+    limits = ProfileLimits(purchased_items=2)
+    profile, _ = replay([(event(i, "rating", value=1), ItemFacts()) for i in "abc"], limits)
+    assert profile.disliked == ["b", "c"]
+
+
+def test_a_profile_stored_before_dislikes_were_kept_still_loads() -> None:
+    profile, _ = replay([(event("i1", ts=5.0), SHOES)])
+    stored = profile.to_dict()
+    del stored["disliked"]
+    assert Profile.from_dict(stored) == profile
+
+
 def test_the_dedup_horizon_remembers_the_last_event_ids_only() -> None:
     limits = ProfileLimits(dedup_horizon=3)
     events = [event(f"i{n}") for n in range(5)]

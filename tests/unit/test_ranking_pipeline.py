@@ -184,6 +184,23 @@ def test_a_list_the_sources_cannot_fill_ends_with_the_catalogs_newest_items() ->
     assert len(items) == len(set(items)) == 3
 
 
+def test_an_item_the_user_rated_low_is_not_recommended_to_them_until_rated_well() -> None:
+    world, config = shop(), EngineConfig()
+    profile = live(world, config, ("view", "r1"), ("view", "h0"))
+    assert "b0" in listed(recommend(profile, "u1", world, config, trigger_event_id=None, now=5.0))
+    profile = handle_event(profile, Event("low", "u1", "b0", "rating", 5.0, 1.0), world,
+                           config).profile
+    assert profile is not None
+    assert "b0" not in listed(recommend(profile, "u1", world, config, trigger_event_id=None,
+                                        now=6.0))
+    for event in (Event("high", "u1", "b0", "rating", 7.0, 5.0),
+                  Event("next", "u1", "r1", "view", 8.0)):  # b0 is no longer the current item
+        profile = handle_event(profile, event, world, config).profile
+    assert profile is not None
+    assert "b0" in listed(recommend(profile, "u1", world, config, trigger_event_id=None,
+                                    now=9.0))
+
+
 def test_a_user_who_bought_everything_gets_an_empty_list_not_an_error() -> None:
     world, config = shop(), EngineConfig()
     everything = [("purchase", f"{p}{n}") for p in "bhrs" for n in range(5)]
