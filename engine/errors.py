@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["EngineError", "InvalidRecord", "SettingsError", "TopicError"]
+__all__ = ["BrokerUnreachable", "EngineError", "InvalidRecord", "SettingsError", "TopicError"]
 
 
 class EngineError(Exception):
@@ -11,6 +11,10 @@ class EngineError(Exception):
 
 class SettingsError(EngineError):
     """A missing or malformed ``ENGINE_*`` setting; the message names the variable."""
+
+
+class BrokerUnreachable(EngineError):
+    """No broker answers at ``ENGINE_BROKER``; the message names the variable and the URL."""
 
 
 class TopicError(EngineError):

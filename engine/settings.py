@@ -24,7 +24,14 @@ from typing import Any, TypeVar
 
 from engine.errors import SettingsError
 
-__all__ = ["TOPIC_ROLES", "Settings", "Variant", "load_settings", "parse_variants"]
+__all__ = [
+    "TOPIC_ROLES",
+    "Settings",
+    "Variant",
+    "broker_addresses",
+    "load_settings",
+    "parse_variants",
+]
 
 #: The contract's topics, by role; ``ENGINE_TOPIC_<ROLE>`` renames each.
 TOPIC_ROLES = ("clickstream", "catalog", "recommendations", "deadletter")
@@ -198,17 +205,40 @@ def _port(raw: str) -> int:
     return value
 
 
-def _broker(raw: str) -> str:
-    urls = [u.strip() for u in raw.split(",") if u.strip()]
-    if not urls:
-        raise ValueError("expected one or more broker URLs")
-    for url in urls:
-        host = url.split("://", 1)[-1]
-        if "://" in url and not url.startswith("kafka://"):
+def broker_addresses(broker: str) -> list[str]:
+    """``host:port`` of each URL in ``kafka://host:port[,kafka://host:port...]``.
+
+    The scheme is optional; anything else (another scheme, no host, a port
+    that is not 1-65535, a ``;`` between URLs) is a :class:`ValueError`.
+
+    >>> broker_addresses("kafka://a:9092, b:9093")
+    ['a:9092', 'b:9093']
+    >>> broker_addresses("kafka://a:90x")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected kafka://host:port with a port from 1 to 65535, got 'kafka://a:90x'
+    """
+    addresses = []
+    for url in (part.strip() for part in broker.split(",")):
+        if not url:
+            continue
+        scheme, sep, address = url.rpartition("://")
+        host, colon, port = address.rpartition(":")
+        if ";" in url or any(c.isspace() for c in url):
+            raise ValueError(f"expected comma-separated kafka://host:port URLs, got {url!r}")
+        if (sep and scheme != "kafka") or not colon or not host or "/" in host:
             raise ValueError(f"expected kafka://host:port, got {url!r}")
-        if not host or ":" not in host:
-            raise ValueError(f"expected host:port in {url!r}")
-    return ",".join(u if "://" in u else f"kafka://{u}" for u in urls)
+        if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(
+                f"expected kafka://host:port with a port from 1 to 65535, got {url!r}")
+        addresses.append(address)
+    if not addresses:
+        raise ValueError(f"expected one or more kafka://host:port URLs, got {broker!r}")
+    return addresses
+
+
+def _broker(raw: str) -> str:
+    return ",".join(f"kafka://{address}" for address in broker_addresses(raw))
 
 
 def _store(raw: str) -> str:

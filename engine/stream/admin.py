@@ -21,7 +21,7 @@ from aiokafka.errors import for_code
 
 from engine.errors import TopicError
 from engine.settings import Settings
-from engine.stream.connection import client_options
+from engine.stream.connection import client_options, start_client
 from engine.topics import PlannedTopic, topic_plan
 
 __all__ = ["create_topics", "wait_for_topics"]
@@ -69,7 +69,7 @@ async def create_topics(settings: Settings) -> list[tuple[str, str]]:
     """
     plan = topic_plan(settings)
     admin = AIOKafkaAdminClient(**client_options(settings), client_id=f"{settings.app_id}-admin")
-    await admin.start()
+    await start_client(admin, settings)
     try:
         cluster = await admin.describe_cluster()
         replication = max(1, min(3, len(cluster["brokers"])))
@@ -116,7 +116,7 @@ async def wait_for_topics(
     """
     expected = dict(topics) if isinstance(topics, Mapping) else dict.fromkeys(topics, 0)
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
+    await start_client(admin, settings)
     try:
         loop = asyncio.get_running_loop()
         until = loop.time() + deadline

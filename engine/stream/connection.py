@@ -7,14 +7,23 @@ from the ``ENGINE_BROKER_*`` settings.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaConnectionError
 
-from engine.settings import Settings
+from engine.errors import BrokerUnreachable
+from engine.settings import Settings, broker_addresses
 
-__all__ = ["bootstrap_servers", "client_options", "faust_credentials", "ssl_context"]
+__all__ = [
+    "bootstrap_servers",
+    "client_options",
+    "faust_credentials",
+    "ssl_context",
+    "start_client",
+]
 
 
 def bootstrap_servers(broker_url: str) -> str:
@@ -31,17 +40,24 @@ def bootstrap_servers(broker_url: str) -> str:
     ...
     ValueError: expected kafka://host:port, got 'http://a:9092'
     """
-    servers = []
-    for url in (part.strip() for part in broker_url.split(",")):
-        if not url:
-            continue
-        scheme, sep, address = url.rpartition("://")
-        if (sep and scheme != "kafka") or ":" not in address or address.startswith(":"):
-            raise ValueError(f"expected kafka://host:port, got {url!r}")
-        servers.append(address)
-    if not servers:
-        raise ValueError(f"expected one or more kafka://host:port, got {broker_url!r}")
-    return ",".join(servers)
+    return ",".join(broker_addresses(broker_url))
+
+
+async def start_client(client: Any, settings: Settings) -> None:
+    """Start an aiokafka client; :class:`BrokerUnreachable` when no broker answers.
+
+    The half-started client is closed first, so that nothing is left open
+    behind the message. ``client`` is a producer, a consumer or an admin client.
+    """
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        with contextlib.suppress(Exception):
+            await (client.close() if hasattr(client, "close") else client.stop())
+        raise BrokerUnreachable(
+            f"ENGINE_BROKER: no broker answers at {settings.broker} "
+            "(is it running, and is the address right?)"
+        ) from exc
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:

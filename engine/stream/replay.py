@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from engine.datasets import read_records
 from engine.settings import Settings
-from engine.stream.connection import client_options
+from engine.stream.connection import client_options, start_client
 
 __all__ = ["ReplayStats", "produce_raw", "replay"]
 
@@ -62,7 +62,7 @@ async def replay(
     pending: list[asyncio.Future[object]] = []
     started = time.monotonic()
     producer = _producer(settings)
-    await producer.start()
+    await start_client(producer, settings)
     try:
         with tqdm(total=limit, unit="event", disable=None if progress else True) as bar:
             for record in read_records(path, limit=limit):
@@ -104,7 +104,7 @@ async def produce_raw(
     oversize values, ...). ``topic_name`` is the topic's actual name.
     """
     producer = _producer(settings)
-    await producer.start()
+    await start_client(producer, settings)
     try:
         futures = [await producer.send(topic_name, value, key=key) for key, value in records]
         await producer.flush()

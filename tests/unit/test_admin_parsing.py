@@ -23,7 +23,9 @@ def test_strips_the_scheme(url: str, expected: str) -> None:
     assert bootstrap_servers(url) == expected
 
 
-@pytest.mark.parametrize("url", ["", " , ", "http://a:9092", "kafka://a", "kafka://:9092"])
+@pytest.mark.parametrize("url", ["", " , ", "http://a:9092", "kafka://a", "kafka://:9092",
+                                 "kafka://a:x", "kafka://a:0", "kafka://a:70000",
+                                 "kafka://a:1;b:2", "kafka://a/b:1"])
 def test_rejects_what_is_not_kafka_host_port(url: str) -> None:
     with pytest.raises(ValueError, match="kafka://host:port"):
         bootstrap_servers(url)
