@@ -99,6 +99,13 @@ def replay(path: Path, rate: float | None, limit: int | None) -> None:
     stats = asyncio.run(run_replay(_settings(), path, rate=rate, limit=limit))
     click.echo(f"replayed {stats.events} events and {stats.catalog_items} catalog items "
                f"in {stats.seconds:.1f} s")
+    if stats.unreadable:
+        what = ("1 line was not a contract record; it went to the clickstream topic as it "
+                "was, for the worker to dead-letter with its reason" if stats.unreadable == 1
+                else f"{stats.unreadable} lines were not contract records; they went to the "
+                "clickstream topic as they were, for the worker to dead-letter with their "
+                "reasons. The first")
+        click.echo(f"{what}: {stats.first_problem}", err=True)
 
 
 @main.command()

@@ -62,11 +62,25 @@ class DatasetError(EngineError, ValueError):
 
 @dataclass(frozen=True)
 class Record:
-    """One record to produce: ``topic`` is the role, ``value`` None a catalog tombstone."""
+    """One record to produce: ``topic`` is the role, ``value`` None a catalog tombstone.
+
+    A JSON Lines line that is no contract record (not JSON, not an object, or
+    neither an event nor an item) is kept as it is, in ``unreadable``: such a
+    record goes to ``clickstream`` without a key, for the worker to dead-letter
+    with its reason. ``problem`` says where it is and what is wrong with it.
+    """
 
     topic: str
-    key: str
+    key: str | None
     value: dict[str, Any] | None
+    unreadable: bytes | None = None
+    problem: str | None = None
+
+    def payload(self) -> bytes | None:
+        """The bytes to produce: the line as it was when unreadable, else the value's JSON."""
+        if self.unreadable is not None:
+            return self.unreadable
+        return None if self.value is None else orjson.dumps(self.value)
 
 
 def dataset_files(path: str | Path) -> list[Path]:
@@ -120,7 +134,7 @@ def _limit_events(records: Iterable[Record], limit: int | None) -> Iterator[Reco
     events = 0
     for record in records:
         yield record
-        if record.topic == "clickstream":
+        if record.topic == "clickstream" and record.problem is None:
             events += 1
             if events == limit:
                 return
@@ -287,6 +301,7 @@ def _jsonl_records(files: list[Path]) -> Iterator[Record]:
     An object with ``type`` is an event; ``{"catalog": {...}}`` or an object
     with ``item_id`` and no ``user_id`` is a catalog item; and
     ``{"catalog": null, "item_id": "i7"}`` is the tombstone of item ``i7``.
+    Any other line is an unreadable :class:`Record`, passed on as it is.
     """
     for path in files:
         for number, line in _lines(path):
@@ -294,7 +309,8 @@ def _jsonl_records(files: list[Path]) -> Iterator[Record]:
                 try:
                     yield _jsonl_record(line)
                 except (orjson.JSONDecodeError, DatasetError) as exc:
-                    raise DatasetError(f"{path}:{number}: {exc}") from exc
+                    yield Record("clickstream", None, None, unreadable=line.encode(),
+                                 problem=f"{path}:{number}: {exc}")
 
 
 def _jsonl_record(line: str) -> Record:

@@ -84,11 +84,11 @@ def run_evaluation(settings: Settings, path: Path, *, limit: int | None = None,
 
     def events() -> Iterator[Event]:
         for record in read_records(path, limit=limit):
-            raw = orjson.dumps(record.value) if record.value is not None else None
+            raw = record.payload()
             try:
                 if record.topic == "catalog":
                     if raw is None:
-                        engine.sim.remove_item(record.key)
+                        engine.sim.remove_item(str(record.key))
                     else:
                         engine.sim.add_item(decode_item(raw, limits))
                     continue

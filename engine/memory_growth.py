@@ -116,13 +116,14 @@ def memory_report(config: EngineConfig, path: Path, checkpoints: Sequence[int], 
     catalog: list[CatalogItem] = []
     events: list[Event] = []
     for record in read_records(path):
-        if record.value is None:
+        raw = record.payload()
+        if raw is None:
             continue
         try:
             if record.topic == "catalog":
-                catalog.append(decode_item(orjson.dumps(record.value), config.input_limits))
+                catalog.append(decode_item(raw, config.input_limits))
             else:
-                events.append(decode_event(orjson.dumps(record.value), config.input_limits))
+                events.append(decode_event(raw, config.input_limits))
         except InvalidRecord:
             continue
     return measure_growth(config, catalog, events, checkpoints, copies=copies,

@@ -146,7 +146,7 @@ def run_demo(settings: Settings, *, users: int = 3, wait: bool = True) -> None:
                        f"{processed['duplicates_skipped']} duplicates skipped, "
                        f"{processed['recommendations_published']} lists published")
             active = collections.Counter(
-                r.key for r in read_records(SAMPLE) if r.topic == "clickstream"
+                r.key for r in read_records(SAMPLE) if r.topic == "clickstream" and r.key
             )
             for user_id, _ in active.most_common(users):
                 _show_user(base, user_id, demo.api_token)

@@ -72,11 +72,11 @@ def _records(path: Path, config: EngineConfig, limit: int | None) -> list[_Recor
     """The dataset's valid records in replay order (invalid ones would only be dead-lettered)."""
     records = []
     for record in read_records(path, limit=limit):
-        raw = None if record.value is None else orjson.dumps(record.value)
+        raw = record.payload()
         try:
             if record.topic == "catalog":
                 item = None if raw is None else decode_item(raw, config.input_limits)
-                records.append(_Record("catalog", record.key, raw, item=item))
+                records.append(_Record("catalog", str(record.key), raw, item=item))
             else:
                 event = decode_event(raw, config.input_limits)
                 records.append(_Record("clickstream", event.user_id, raw, event=event))

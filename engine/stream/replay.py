@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
@@ -33,6 +32,9 @@ class ReplayStats:
     events: int
     catalog_items: int
     seconds: float
+    #: lines that were no contract record, produced as they are; and where the first one is
+    unreadable: int = 0
+    first_problem: str | None = None
 
 
 def _producer(settings: Settings) -> AIOKafkaProducer:
@@ -54,11 +56,14 @@ async def replay(
     """Produce a dataset's records; at most ``rate`` events a second, ``limit`` events.
 
     Catalog records are neither paced nor counted by ``limit``. The progress
-    bar counts events, and only shows on a terminal.
+    bar counts events, and only shows on a terminal. A JSON Lines line that is
+    no contract record goes to ``clickstream`` as it is, without a key: the
+    worker dead-letters it with its reason, as it would any bad input.
     """
     if rate is not None and rate <= 0:
         raise ValueError(f"rate must be positive, got {rate}")
-    events = catalog_items = 0
+    events = catalog_items = unreadable = 0
+    first_problem: str | None = None
     pending: list[asyncio.Future[object]] = []
     started = time.monotonic()
     producer = _producer(settings)
@@ -66,16 +71,19 @@ async def replay(
     try:
         with tqdm(total=limit, unit="event", disable=None if progress else True) as bar:
             for record in read_records(path, limit=limit):
-                if record.topic == "clickstream":
+                if record.problem is not None:
+                    unreadable += 1
+                    first_problem = first_problem or record.problem
+                elif record.topic == "clickstream":
                     if rate is not None:
                         await _pace(started + events / rate)
                     events += 1
                     bar.update()
                 else:
                     catalog_items += 1
-                value = None if record.value is None else orjson.dumps(record.value)
+                key = None if record.key is None else record.key.encode()
                 topic = settings.topic(record.topic)
-                pending.append(await producer.send(topic, value, key=record.key.encode()))
+                pending.append(await producer.send(topic, record.payload(), key=key))
                 if len(pending) >= _CHECK_EVERY:
                     await asyncio.gather(*pending)  # raises the first failed delivery
                     pending.clear()
@@ -83,7 +91,8 @@ async def replay(
             await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    return ReplayStats(events, catalog_items, time.monotonic() - started)
+    return ReplayStats(events, catalog_items, time.monotonic() - started, unreadable,
+                       first_problem)
 
 
 async def _pace(due: float) -> None:

@@ -97,3 +97,19 @@ def test_produce_raw_sends_bytes_as_they_are(broker: EmbeddedBroker) -> None:
     sent = asyncio.run(produce_raw(settings_for(broker, "raw"), "raw-input", raw))
     assert sent == 3
     assert sorted(asyncio.run(consume(broker, "raw-input", 3)), key=repr) == sorted(raw, key=repr)
+
+
+def test_lines_that_are_no_contract_record_go_to_the_clickstream_as_they_were(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    # the worker dead-letters them with their reasons, as any bad input (test_contract.py)
+    path = tmp_path / "mixed.jsonl"
+    good = '{"user_id": "u1", "item_id": "i1", "type": "view", "ts": 1700000000}'
+    path.write_text(f'{{"item_id": "i1"}}\nnot json\n{good}\n[1, 2]\n{{"ts": 1}}\n')
+    stats = asyncio.run(replay(settings_for(broker, "mixed"), path, progress=False))
+    assert (stats.events, stats.catalog_items, stats.unreadable) == (1, 1, 3)
+    assert stats.first_problem is not None and stats.first_problem.startswith(f"{path}:2: ")
+    got = asyncio.run(consume(broker, "mixed-clickstream", 4))
+    assert sorted(got, key=repr) == sorted(
+        [(b"u1", orjson.dumps(orjson.loads(good))), (None, b"not json"), (None, b"[1, 2]"),
+         (None, b'{"ts": 1}')], key=repr)

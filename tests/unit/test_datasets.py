@@ -189,10 +189,20 @@ def test_jsonl_is_replayed_as_is(tmp_path: Path) -> None:
     "bad",
     ["{not json", "[1, 2]", '{"type": "view", "item_id": "i1"}', '{"ts": 1}', '{"catalog": 3}'],
 )
-def test_malformed_jsonl_line_names_its_number(tmp_path: Path, bad: str) -> None:
+def test_a_jsonl_line_that_is_no_contract_record_is_passed_on_as_it_was(
+    tmp_path: Path, bad: str
+) -> None:
     path = write(tmp_path, "events.jsonl", '{"item_id": "i1"}\n' + bad + "\n")
-    with pytest.raises(DatasetError, match=r"events\.jsonl:2: "):
-        list(read_records(path))
+    _, record = read_records(path)
+    assert (record.topic, record.key, record.value) == ("clickstream", None, None)
+    assert record.payload() == bad.encode()  # the worker dead-letters it with its reason
+    assert record.problem is not None and record.problem.startswith(f"{path}:2: ")
+
+
+def test_unreadable_lines_do_not_count_as_events_for_the_limit(tmp_path: Path) -> None:
+    event = '{"user_id": "u1", "item_id": "i1", "type": "view", "ts": 1}'
+    path = write(tmp_path, "events.jsonl", f"{{\"item_id\": \"i1\"}}\nnot json\n{event}\n{event}\n")
+    assert [r.problem is None for r in read_records(path, limit=1)] == [True, False, True]
 
 
 # -- the real files (skipped when /work/shared/data is absent) ----------------

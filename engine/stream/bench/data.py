@@ -35,7 +35,7 @@ def bench_data(path: Path = SAMPLE) -> BenchData:
     for record in read_records(path):
         if record.topic == "clickstream" and record.value is not None:
             events.append(record.value)
-        elif record.value is not None:
+        elif record.value is not None and record.key is not None:
             catalog.append((record.key.encode(), orjson.dumps(record.value)))
     if not events:
         raise EngineError(f"{path}: no events to benchmark with")
