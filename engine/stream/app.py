@@ -25,6 +25,7 @@ from engine.stream.codecs import ITEM_ROW_CODEC, PROFILE_CODEC, register_codecs
 from engine.stream.collector import CollectorPolicy
 from engine.stream.connection import faust_credentials
 from engine.stream.increments import IncrementBuffer
+from engine.stream.liveness import BrokerWatch
 from engine.stream.stats import WorkerStats
 from engine.stream.transport import EngineTransport
 from engine.topics import topic_plan
@@ -63,6 +64,7 @@ class Runtime:
     items: RecencyIndex = field(default_factory=lambda: RecencyIndex(0))  # item rows by update
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     models_ready: asyncio.Event = field(default_factory=asyncio.Event)  # checkpoints loaded
+    broker: BrokerWatch = field(default_factory=BrokerWatch)  # is the broker answering?
     producer: Any = None  # the app's producer, set when the app exists
     collector: CollectorPolicy | None = None  # the garbage collector's pauses and policy
     increments: IncrementBuffer = field(init=False)
@@ -225,6 +227,7 @@ def create_app(settings: Settings) -> EngineApp:
         broadcast,
         checkpoints,
         collector,
+        liveness,
         views,
     )
 
@@ -268,5 +271,6 @@ def create_app(settings: Settings) -> EngineApp:
     broadcast.install(app, runtime)
     checkpoints.install(app, runtime)
     views.install(app, runtime)
+    liveness.install(app, runtime)
     collector.install(app, runtime.collector)
     return app

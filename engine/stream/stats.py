@@ -84,6 +84,14 @@ class WorkerStats:
             registry=self.registry,
         ).set_function(lambda: float(examples()))
 
+    def watch_broker(self, reachable: Callable[[], bool]) -> None:
+        """The gauge of the broker watch (:mod:`engine.stream.liveness`)."""
+        Gauge(
+            "engine_broker_reachable",
+            "1 while the broker answers this worker's metadata probes, 0 after they fail",
+            registry=self.registry,
+        ).set_function(lambda: float(reachable()))
+
     def list_published(self, variant: str, strategy: str) -> None:
         self._models["lists"].labels(variant, strategy).inc()
 

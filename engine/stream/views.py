@@ -178,7 +178,10 @@ def install(app: EngineApp, rt: Runtime) -> None:
         recovered = tables.recovery.completed.is_set()
         consuming = has_partitions(app)
         models = rt.models_ready.is_set()  # continued from their checkpoints
-        ready = rt.world_ready.is_set() and recovered and consuming and models
-        body = {"status": "ok" if ready else "starting", "world_ready": rt.world_ready.is_set(),
-                "tables_recovered": recovered, "partitions": consuming, "models_ready": models}
+        broker = rt.broker.reachable
+        ready = rt.world_ready.is_set() and recovered and consuming and models and broker
+        status = "ok" if ready else "starting" if broker else "broker unreachable"
+        body = {"status": status, "world_ready": rt.world_ready.is_set(),
+                "tables_recovered": recovered, "partitions": consuming, "models_ready": models,
+                "broker": broker}
         return _json(view, body, 200 if ready else 503)

@@ -1,0 +1,110 @@
+"""Whether the worker can still reach the broker, for ``/health`` and ``/metrics``.
+
+Faust's clients reconnect on their own when the broker goes away, and log
+while they wait, but nothing they expose says that the worker has stopped
+consuming. So every worker asks the broker for its metadata every
+:data:`PROBE_INTERVAL` seconds, with its own group-less client, and holds
+the broker unreachable after :data:`FAILURES_TO_FAIL` probes in a row fail
+(no answer within :data:`PROBE_TIMEOUT` seconds, or an error). One answer makes
+it reachable again. ``/health`` then answers 503 with the status
+``"broker unreachable"``, and the gauge ``engine_broker_reachable`` is 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer
+
+from engine.stream.connection import client_options
+
+if TYPE_CHECKING:  # app.py imports this module
+    from engine.stream.app import EngineApp, Runtime
+
+__all__ = [
+    "FAILURES_TO_FAIL",
+    "PROBE_INTERVAL",
+    "PROBE_TIMEOUT",
+    "BrokerWatch",
+    "install",
+    "keep_watch",
+    "probe",
+]
+
+log = logging.getLogger(__name__)
+
+PROBE_INTERVAL = 2.0  # seconds between two metadata requests
+PROBE_TIMEOUT = 3.0  # seconds a probe may take before it counts as failed
+FAILURES_TO_FAIL = 2  # failed probes in a row before the broker counts as unreachable
+
+
+class BrokerWatch:
+    """The outcome of the latest probes: ``reachable`` until enough of them fail in a row."""
+
+    def __init__(self, failures_to_fail: int = FAILURES_TO_FAIL) -> None:
+        self.failures_to_fail = failures_to_fail
+        self.failures = 0
+
+    @property
+    def reachable(self) -> bool:
+        return self.failures < self.failures_to_fail
+
+    def answered(self) -> None:
+        if not self.reachable:
+            log.info("the broker answers again")
+        self.failures = 0
+
+    def failed(self, reason: str) -> None:
+        self.failures += 1
+        if self.failures == self.failures_to_fail:
+            log.error("the broker does not answer (%s): /health answers 503", reason)
+
+
+async def probe(request: Callable[[], Awaitable[Any]]) -> str | None:
+    """Make a request to the broker; None when it answered in time, else why not."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            await request()
+    except TimeoutError:
+        return f"no answer within {PROBE_TIMEOUT:g} s"
+    except Exception as exc:  # any failure to answer means the same here
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def keep_watch(watch: BrokerWatch, connection: dict[str, Any],
+                     interval: float = PROBE_INTERVAL) -> None:
+    """Probe forever (until cancelled), recording each outcome in ``watch``."""
+    consumer: AIOKafkaConsumer | None = None
+    try:
+        while True:
+            if consumer is None:  # not connected yet: bootstrapping is the probe
+                candidate = AIOKafkaConsumer(**connection, group_id=None, enable_auto_commit=False)
+                problem = await probe(candidate.start)
+                if problem is None:
+                    consumer = candidate
+                else:
+                    await candidate.stop()
+            else:
+                problem = await probe(consumer.topics)
+            if problem is None:
+                watch.answered()
+            else:
+                watch.failed(problem)
+            await asyncio.sleep(interval)
+    finally:
+        if consumer is not None:
+            await consumer.stop()
+
+
+def install(app: EngineApp, rt: Runtime) -> None:
+    """Run the probe with the worker; ``rt.broker`` holds what it found."""
+    connection = client_options(rt.settings)
+    rt.stats.watch_broker(lambda: rt.broker.reachable)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def watch_the_broker() -> None:
+        await keep_watch(rt.broker, connection)
