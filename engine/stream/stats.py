@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 from engine.feedback import Reaction
 
@@ -53,6 +60,8 @@ class WorkerStats:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # the worker process: resident memory, CPU seconds, open files (Linux /proc)
+        ProcessCollector(registry=self.registry)
         self._counters = {
             name: Counter(f"engine_{name}", doc, registry=self.registry)
             for name, doc in _COUNTERS.items()

@@ -151,7 +151,9 @@ def test_similar_items_stats_health_and_metrics_answer(cluster: Cluster) -> None
     import urllib.request
 
     with urllib.request.urlopen(worker.base + "/metrics") as response:
-        assert b"engine_events_processed_total" in response.read()
+        exposition = response.read()
+    assert b"engine_events_processed_total" in exposition
+    assert b"\nprocess_resident_memory_bytes " in exposition  # the operator's view of memory
 
 
 def test_users_with_similar_taste_are_found_on_any_partition(cluster: Cluster) -> None:
