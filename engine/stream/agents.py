@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -244,6 +245,25 @@ def _continuity(app: EngineApp, rt: Runtime) -> InputContinuity:
     return InputContinuity(known, committed, reader)
 
 
+def _lag(app: EngineApp, topic: str, continuity: InputContinuity) -> Callable[[], dict[int, int]]:
+    """Records of ``topic`` not processed yet, per partition this worker reads: the
+    partition's high watermark (from the latest fetch) less the offset expected next."""
+
+    def lag() -> dict[int, int]:
+        consumer: Any = app.consumer
+        found = {}
+        for partition, expected in continuity.next_offsets(topic).items():
+            try:
+                highwater = consumer.highwater(TP(topic, partition))
+            except Exception:  # no consumer yet, or the partition was just revoked
+                continue
+            if highwater is not None:
+                found[partition] = max(0, highwater - expected)
+        return found
+
+    return lag
+
+
 def _follow_assignment(app: EngineApp, rt: Runtime, continuity: InputContinuity) -> None:
     """Keep per-partition bookkeeping in step with the partitions this worker owns."""
     clickstream = rt.topics["clickstream"].get_topic_name()
@@ -282,6 +302,8 @@ def install(app: EngineApp, rt: Runtime) -> None:
     """Register the three agents on ``app``."""
     continuity = _continuity(app, rt)
     _follow_assignment(app, rt, continuity)
+    rt.clickstream_lag = _lag(app, rt.topics["clickstream"].get_topic_name(), continuity)
+    rt.stats.watch_lag(rt.clickstream_lag)
 
     @app.agent(rt.topics["clickstream"], name="clickstream")
     async def clickstream(stream: Any) -> None:

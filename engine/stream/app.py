@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,8 @@ class Runtime:
     world_ready: asyncio.Event = field(default_factory=asyncio.Event)
     models_ready: asyncio.Event = field(default_factory=asyncio.Event)  # checkpoints loaded
     broker: BrokerWatch = field(default_factory=BrokerWatch)  # is the broker answering?
+    #: clickstream records not processed yet, per owned partition (set by ``agents.install``)
+    clickstream_lag: Callable[[], dict[int, int]] = dict
     producer: Any = None  # the app's producer, set when the app exists
     collector: CollectorPolicy | None = None  # the garbage collector's pauses and policy
     increments: IncrementBuffer = field(init=False)

@@ -107,6 +107,11 @@ class InputContinuity:
         for where in partitions:
             self._next.pop(where, None)
 
+    def next_offsets(self, topic: str) -> dict[int, int]:
+        """The offset expected next on each partition of ``topic`` that has had a record."""
+        return {partition: offset for (name, partition), offset in list(self._next.items())
+                if name == topic}
+
     async def missing(self, topic: str, partition: int, offset: int) -> list[Any]:
         """Records before ``offset`` the agent should have seen and did not (usually none).
 

@@ -7,7 +7,7 @@ the strategy of the list they are about (``blend`` or ``learned-ranker``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -18,6 +18,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from engine.feedback import Reaction
 
@@ -101,6 +103,10 @@ class WorkerStats:
             registry=self.registry,
         ).set_function(lambda: float(reachable()))
 
+    def watch_lag(self, lag: Callable[[], Mapping[int, int]]) -> None:
+        """``engine_clickstream_lag{partition}``, read from ``lag()`` whenever it is collected."""
+        self.registry.register(_LagCollector(lag))
+
     def list_published(self, variant: str, strategy: str) -> None:
         self._models["lists"].labels(variant, strategy).inc()
 
@@ -153,3 +159,19 @@ class WorkerStats:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _LagCollector(Collector):
+    """The clickstream's records not processed yet, per partition the worker reads."""
+
+    def __init__(self, lag: Callable[[], Mapping[int, int]]) -> None:
+        self._lag = lag
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "engine_clickstream_lag",
+            "clickstream records not processed yet (the partition's high watermark from the "
+            "latest fetch, less the offset expected next)", labels=["partition"])
+        for partition, records in sorted(self._lag().items()):
+            family.add_metric([str(partition)], records)
+        yield family

@@ -156,6 +156,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
             "catalog_items": rt.world.item_count(),
             "users_held": len(rt.users),
             "item_rows_held": len(rt.items),
+            "clickstream_lag": {str(p): n for p, n in sorted(rt.clickstream_lag().items())},
             "items_with_neighbours": rt.world.known_item_count(),
             "models": {
                 "blend": {"sources": dict(rt.config.weights)},

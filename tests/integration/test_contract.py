@@ -147,6 +147,10 @@ def test_similar_items_stats_health_and_metrics_answer(cluster: Cluster) -> None
     published = sum(row["lists"] for strategies in stats["online"].values()
                     for row in strategies.values())
     assert published == stats["recommendations_published"]
+    # every event is processed (the cluster fixture waited for it): nothing left to read
+    lags = {p: n for w in cluster.workers for p, n in w.stats()["clickstream_lag"].items()}
+    assert lags and set(lags) <= {str(p) for p in range(worker.settings.partitions)}
+    assert sum(lags.values()) == 0
     assert worker.get("/health")[0] == 200
     import urllib.request
 

@@ -115,3 +115,18 @@ def test_a_partition_s_first_record_needs_no_committed_offset() -> None:
     log = Log(committed=None, known=False)
     assert missing(log.continuity(), [0, 1]) == [[], []]
     assert log.lookups == 0
+
+
+def test_the_offset_expected_next_is_known_per_partition_read() -> None:
+    continuity = Log(committed=10).continuity()
+
+    async def run() -> None:
+        await continuity.missing("clickstream", 0, 10)
+        await continuity.missing("clickstream", 0, 11)
+        await continuity.missing("clickstream", 2, 10)
+        await continuity.missing("item-pairs", 1, 10)
+
+    asyncio.run(run())
+    assert continuity.next_offsets("clickstream") == {0: 12, 2: 11}
+    continuity.forget([("clickstream", 0)])  # revoked: no longer this worker's to report
+    assert continuity.next_offsets("clickstream") == {2: 11}
