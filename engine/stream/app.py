@@ -32,7 +32,9 @@ from engine.stream.transport import EngineTransport
 from engine.topics import topic_plan
 from engine.world import World
 
-__all__ = ["EngineApp", "Runtime", "create_app"]
+__all__ = ["WEB_BIND", "EngineApp", "Runtime", "create_app"]
+
+WEB_BIND = "0.0.0.0"  # the web views listen on every interface (ENGINE_WEB_HOST names this one)
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +187,7 @@ def _faust_options(settings: Settings) -> dict[str, Any]:
         "datadir": settings.data_dir,
         "web_enabled": True,
         "web_port": settings.web_port,
-        "web_bind": "0.0.0.0",
+        "web_bind": WEB_BIND,
         "web_host": settings.web_host or socket.gethostname(),
         "topic_partitions": settings.partitions,
         "table_standby_replicas": settings.standby_replicas,
