@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import orjson
 from faust.exceptions import ConsumerNotStarted
 
@@ -22,6 +23,7 @@ __all__ = ["install", "profile_view"]
 Handler = Callable[..., Awaitable[Any]]
 _MAX_N = 100
 _SETTLE_WAIT = 5.0  # seconds a user view waits for a rebalance to finish before a 503
+_FORWARD_WAIT = 10.0  # seconds a user view waits for the owning worker to answer before a 503
 
 
 def profile_view(profile: Profile, user_id: str) -> dict[str, Any]:
@@ -108,9 +110,31 @@ def install(app: EngineApp, rt: Runtime) -> None:
         wait.__name__ = handler.__name__
         return wait
 
+    def owner_answers(handler: Handler) -> Handler:
+        """503 with a JSON reason when the worker that owns the user does not answer.
+
+        Until the group notices that a worker is gone (``ENGINE_SESSION_TIMEOUT``)
+        its users are still routed to it; the request would fail with aiohttp's
+        bare 500, or hang for minutes on a host that does not answer at all.
+        """
+
+        async def call(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                async with asyncio.timeout(_FORWARD_WAIT):
+                    return await handler(view, request, *args, **kwargs)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = str(exc) or f"no answer within {_FORWARD_WAIT:g} s"
+                return _json(view, {"error": f"the worker that owns this user does not answer "
+                                             f"({reason}); retry: its partitions move to the "
+                                             "other workers once the group notices"}, 503)
+
+        call.__name__ = handler.__name__
+        return call
+
     @app.page("/recommendations/{user_id}")
     @guarded
     @settled
+    @owner_answers
     @app.table_route(table=rt.profiles, match_info="user_id")
     async def recommendations(view: Any, request: Any, user_id: str) -> Any:
         n = _n(request, rt.settings.top_n)
@@ -126,6 +150,7 @@ def install(app: EngineApp, rt: Runtime) -> None:
     @app.page("/users/{user_id}/profile")
     @guarded
     @settled
+    @owner_answers
     @app.table_route(table=rt.profiles, match_info="user_id")
     async def user_profile(view: Any, request: Any, user_id: str) -> Any:
         profile = rt.profiles.get(rt.pseudonym(user_id))
