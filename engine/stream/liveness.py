@@ -79,16 +79,17 @@ async def keep_watch(watch: BrokerWatch, connection: dict[str, Any],
                      interval: float = PROBE_INTERVAL) -> None:
     """Probe forever (until cancelled), recording each outcome in ``watch``."""
     consumer: AIOKafkaConsumer | None = None
+    connected = False
     try:
         while True:
-            if consumer is None:  # not connected yet: bootstrapping is the probe
-                candidate = AIOKafkaConsumer(**connection, group_id=None, enable_auto_commit=False)
-                problem = await probe(candidate.start)
-                if problem is None:
-                    consumer = candidate
-                else:
-                    await candidate.stop()
+            if not connected:  # bootstrapping is the probe
+                consumer = AIOKafkaConsumer(**connection, group_id=None, enable_auto_commit=False)
+                problem = await probe(consumer.start)
+                connected = problem is None
+                if not connected:
+                    await consumer.stop()
             else:
+                assert consumer is not None
                 problem = await probe(consumer.topics)
             if problem is None:
                 watch.answered()
@@ -97,7 +98,7 @@ async def keep_watch(watch: BrokerWatch, connection: dict[str, Any],
             await asyncio.sleep(interval)
     finally:
         if consumer is not None:
-            await consumer.stop()
+            await consumer.stop()  # idempotent: also a client cancelled while starting
 
 
 def install(app: EngineApp, rt: Runtime) -> None:
