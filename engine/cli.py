@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from engine.errors import EngineError
-from engine.settings import Settings, load_settings
+from engine.settings import Settings, load_settings, unknown_variables
 
 __all__ = ["main"]
 
@@ -20,9 +20,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except EngineError as exc:
         raise click.ClickException(str(exc)) from exc
+    for warning in unknown_variables():
+        click.echo(f"warning: {warning}", err=True)
+    return settings
 
 
 def _friendly_errors(fun: F) -> F:

@@ -15,6 +15,7 @@ engine.errors.SettingsError: ENGINE_TOP_N: expected an integer, got 'five'
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "broker_addresses",
     "load_settings",
     "parse_variants",
+    "unknown_variables",
 ]
 
 #: The contract's topics, by role; ``ENGINE_TOPIC_<ROLE>`` renames each.
@@ -427,6 +429,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("ENGINE_HEARTBEAT_INTERVAL: must be below ENGINE_SESSION_TIMEOUT")
     _check_security(settings)
     return settings
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``ENGINE_*`` variable that is no setting (a typo is otherwise silent).
+
+    >>> unknown_variables({"ENGINE_TOPN": "5", "ENGINE_TOP_N": "5", "HOME": "/root"})
+    ['ENGINE_TOPN is not a setting and is ignored; did you mean ENGINE_TOP_N?']
+    """
+    env = os.environ if environ is None else environ
+    known = set(_PARSERS) | {f"TOPIC_{role.upper()}" for role in TOPIC_ROLES}
+    warnings = []
+    for var in sorted(v for v in env if v.startswith("ENGINE_") and v[7:] not in known):
+        close = difflib.get_close_matches(var[7:], known, n=1, cutoff=0.75)
+        hint = f"; did you mean ENGINE_{close[0]}?" if close else ""
+        warnings.append(f"{var} is not a setting and is ignored{hint}")
+    return warnings
 
 
 def _check_security(settings: Settings) -> None:

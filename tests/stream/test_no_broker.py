@@ -43,3 +43,12 @@ def test_a_broker_url_with_a_bad_port_stops_the_command_before_connecting(
     result = CliRunner().invoke(main, ["topics", "create"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: ENGINE_BROKER: expected kafka://host:port with a port")
+
+
+def test_a_misspelt_variable_is_warned_about_on_stderr(
+    nowhere: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGINE_TOPN", "5")
+    result = CliRunner().invoke(main, ["topics", "create"])
+    assert ("warning: ENGINE_TOPN is not a setting and is ignored; did you mean ENGINE_TOP_N?"
+            in result.output)

@@ -7,7 +7,14 @@ import dataclasses
 import pytest
 
 from engine.errors import SettingsError
-from engine.settings import TOPIC_ROLES, Variant, load_settings, replace
+from engine.settings import (
+    TOPIC_ROLES,
+    Variant,
+    load_settings,
+    replace,
+    settings_env,
+    unknown_variables,
+)
 
 
 def test_defaults_match_the_contract_table() -> None:
@@ -199,3 +206,19 @@ def test_the_session_gap_reaches_the_profiles_and_the_sequential_rules_baseline(
     assert config.profile_limits.session_gap == 600.0
     [rules] = baselines(config, ["sequential_rules"])
     assert rules.session_gap == 600.0  # type: ignore[attr-defined]
+
+
+def test_an_engine_variable_that_is_no_setting_is_warned_about_with_the_closest_name() -> None:
+    env = {"ENGINE_TOPN": "5", "ENGINE_TOPIC_CLICKS": "c", "ENGINE_WEIRD_THING": "1",
+           "ENGINE_TOP_N": "5", "ENGINE_TOPIC_CLICKSTREAM": "c", "PATH": "/bin"}
+    assert unknown_variables(env) == [
+        "ENGINE_TOPIC_CLICKS is not a setting and is ignored; did you mean "
+        "ENGINE_TOPIC_CLICKSTREAM?",
+        "ENGINE_TOPN is not a setting and is ignored; did you mean ENGINE_TOP_N?",
+        "ENGINE_WEIRD_THING is not a setting and is ignored",
+    ]
+    assert load_settings(env).top_n == 5  # a warning, never an error
+
+
+def test_every_setting_the_engine_writes_for_a_child_process_is_known() -> None:
+    assert unknown_variables(settings_env(load_settings({}))) == []
