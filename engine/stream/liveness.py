@@ -2,8 +2,9 @@
 
 Faust's clients reconnect on their own when the broker goes away, and log
 while they wait, but nothing they expose says that the worker has stopped
-consuming. So every worker asks the broker for its metadata every
-:data:`PROBE_INTERVAL` seconds, with its own group-less client, and holds
+consuming. So every worker asks the broker for the clickstream topic's
+metadata (one topic: small on a cluster of thousands) every
+:data:`PROBE_INTERVAL` seconds, with a client of its own, and holds
 the broker unreachable after :data:`FAILURES_TO_FAIL` probes in a row fail
 (no answer within :data:`PROBE_TIMEOUT` seconds, or an error). One answer makes
 it reachable again. ``/health`` then answers 503 with the status
@@ -17,7 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 
 from engine.stream.connection import client_options
 
@@ -75,30 +77,45 @@ async def probe(request: Callable[[], Awaitable[Any]]) -> str | None:
     return None
 
 
-async def keep_watch(watch: BrokerWatch, connection: dict[str, Any],
+async def keep_watch(watch: BrokerWatch, connection: dict[str, Any], topic: str,
                      interval: float = PROBE_INTERVAL) -> None:
-    """Probe forever (until cancelled), recording each outcome in ``watch``."""
-    consumer: AIOKafkaConsumer | None = None
+    """Probe forever (until cancelled), recording each outcome in ``watch``.
+
+    ``topic`` is the topic whose metadata the probes ask for; it must exist
+    (a broker that creates topics on request would otherwise create it).
+    """
+    client: AIOKafkaClient | None = None
     connected = False
+
+    async def connect() -> None:
+        assert client is not None
+        await client.bootstrap()
+        await client.add_topic(topic)  # the later probes ask for this topic only
+
+    async def metadata() -> None:
+        assert client is not None
+        if not await client.force_metadata_update():
+            raise KafkaError("no broker answered the metadata request")
+
     try:
         while True:
             if not connected:  # bootstrapping is the probe
-                consumer = AIOKafkaConsumer(**connection, group_id=None, enable_auto_commit=False)
-                problem = await probe(consumer.start)
+                client = AIOKafkaClient(**connection)
+                problem = await probe(connect)
                 connected = problem is None
                 if not connected:
-                    await consumer.stop()
+                    await client.close()
+                    client = None
             else:
-                assert consumer is not None
-                problem = await probe(consumer.topics)
+                problem = await probe(metadata)
             if problem is None:
                 watch.answered()
             else:
                 watch.failed(problem)
             await asyncio.sleep(interval)
     finally:
-        if consumer is not None:
-            await consumer.stop()  # idempotent: also a client cancelled while starting
+        if client is not None:
+            await client.close()  # also a client cancelled while it connects
 
 
 def install(app: EngineApp, rt: Runtime) -> None:
@@ -108,4 +125,4 @@ def install(app: EngineApp, rt: Runtime) -> None:
 
     @app.task  # type: ignore[untyped-decorator]
     async def watch_the_broker() -> None:
-        await keep_watch(rt.broker, connection)
+        await keep_watch(rt.broker, connection, rt.topics["clickstream"].get_topic_name())

@@ -50,8 +50,8 @@ def test_the_watch_finds_a_broker_that_comes_and_goes() -> None:
     async def scenario() -> None:
         watch = BrokerWatch()
         with EmbeddedBroker() as broker:
-            task = asyncio.create_task(
-                keep_watch(watch, {"bootstrap_servers": broker.bootstrap}, interval=0.1))
+            task = asyncio.create_task(keep_watch(
+                watch, {"bootstrap_servers": broker.bootstrap}, "watched", interval=0.1))
             await asyncio.sleep(1.0)
             assert watch.reachable and watch.failures == 0
         await until(lambda: not watch.reachable)
