@@ -210,8 +210,9 @@ def _port(raw: str) -> int:
 def broker_addresses(broker: str) -> list[str]:
     """``host:port`` of each URL in ``kafka://host:port[,kafka://host:port...]``.
 
-    The scheme is optional; anything else (another scheme, no host, a port
-    that is not 1-65535, a ``;`` between URLs) is a :class:`ValueError`.
+    The scheme and a trailing ``/`` are optional; anything else (another
+    scheme, no host, a port that is not 1-65535, a ``;`` between URLs) is a
+    :class:`ValueError`.
 
     >>> broker_addresses("kafka://a:9092, b:9093")
     ['a:9092', 'b:9093']
@@ -224,7 +225,7 @@ def broker_addresses(broker: str) -> list[str]:
     for url in (part.strip() for part in broker.split(",")):
         if not url:
             continue
-        scheme, sep, address = url.rpartition("://")
+        scheme, sep, address = url.removesuffix("/").rpartition("://")
         host, colon, port = address.rpartition(":")
         if ";" in url or any(c.isspace() for c in url):
             raise ValueError(f"expected comma-separated kafka://host:port URLs, got {url!r}")

@@ -17,6 +17,7 @@ from engine.stream.connection import bootstrap_servers
         (" kafka://a:9092 , kafka://b:9093 ,", "a:9092,b:9093"),
         ("a:9092,kafka://b:9093", "a:9092,b:9093"),
         ("kafka://[::1]:9092", "[::1]:9092"),
+        ("kafka://localhost:9092/", "localhost:9092"),
     ],
 )
 def test_strips_the_scheme(url: str, expected: str) -> None:
