@@ -22,11 +22,12 @@ import click
 import orjson
 
 from engine.datasets import read_records
-from engine.errors import EngineError
+from engine.errors import EngineError, SettingsError
 from engine.settings import Settings, replace, settings_env
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
 from engine.stream.replay import replay
+from engine.stream.worker import check_web_port
 
 __all__ = [
     "SAMPLE",
@@ -127,10 +128,10 @@ def run_demo(settings: Settings, *, users: int = 3, wait: bool = True) -> None:
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
         click.echo(f"1. broker (Tansu, in memory) on {broker.url}")
         port = settings.web_port
-        with contextlib.suppress(OSError), urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/health", timeout=1
-        ):
-            port = free_port()  # something already answers there
+        try:
+            check_web_port(settings)
+        except SettingsError:
+            port = free_port()  # something already listens there
         demo = replace(settings, broker=broker.url, web_host="127.0.0.1", web_port=port,
                        data_dir=str(workdir / "data"))
         created = asyncio.run(create_topics(demo))
@@ -141,7 +142,13 @@ def run_demo(settings: Settings, *, users: int = 3, wait: bool = True) -> None:
             wait_until_healthy(base, proc)
             click.echo(f"4. replaying the bundled REES46 sample ({SAMPLE.name})")
             stats = asyncio.run(replay(demo, SAMPLE, progress=True))
-            processed = _wait_processed(base, stats.events, demo.api_token)
+            _wait_processed(base, stats.events, demo.api_token)
+            # the item side (rows, neighbour lists, the world) follows the events by a
+            # batch or two: lists shown before it settles would differ from run to run
+            from engine.stream.bench.worker import wait_settled  # bench imports this module
+
+            wait_settled(demo, proc, 30.0)
+            processed = get_json(f"{base}/stats", demo.api_token)[1]
             click.echo(f"   {processed['events_processed']} events applied, "
                        f"{processed['duplicates_skipped']} duplicates skipped, "
                        f"{processed['recommendations_published']} lists published")
