@@ -235,6 +235,37 @@ class OnlineMF:
         self._row_items[slot] = item
         return slot
 
+    def _same_rows(self, state: dict[str, Any]) -> bool:
+        """Make the rows of ``state`` (its ``rows`` and each item's row) this model's.
+
+        The items then sit in the rows they had, so the matrix product gives the
+        same scores to the last bit (a BLAS kernel's rounding can depend on a
+        row's position) and later items take the same rows. False, leaving the
+        model as it is, for a state without rows (version 1 before them), one
+        whose rows do not add up, or one larger than this model may hold: its
+        items then take rows in their order.
+        """
+        rows, items = state.get("rows"), state["items"]
+        if not isinstance(rows, dict) or not all(len(entry) == 4 for entry in items):
+            return False
+        used, free = int(rows["used"]), [int(slot) for slot in rows["free"]]
+        taken = [int(entry[3]) for entry in items]
+        if (len(set(taken) | set(free)) != len(taken) + len(free) or len(taken) + len(free) != used
+                or any(not 0 <= slot < used for slot in taken + free)):
+            return False
+        while len(self._valid) < used:
+            before = len(self._valid)
+            self._grow()
+            if len(self._valid) == before:  # capped by max_items
+                return False
+        self._used, self._free = used, free
+        return True
+
+    def _take_row(self, item: str, slot: int) -> int:
+        self._valid[slot] = True
+        self._row_items[slot] = item
+        return slot
+
     def _grow(self) -> None:
         capacity = min(2 * len(self._valid), max(self.config.max_items, 1) + 1)
         extra = capacity - len(self._valid)
@@ -380,8 +411,9 @@ class OnlineMF:
                        [float(x) for x in model.u_latents[user]], self._rated.get(user, [])]
                       for user in self._users],
             "items": [[item, float(model.i_biases.get(item, 0.0)),
-                       [float(x) for x in model.i_latents[item]]]
-                      for item in self._slots],
+                       [float(x) for x in model.i_latents[item]], slot]
+                      for item, slot in self._slots.items()],
+            "rows": {"used": self._used, "free": list(self._free)},
         }
 
     @classmethod
@@ -408,8 +440,10 @@ class OnlineMF:
             model.u_latents[str(user)] = _vector(vector, factors)
             if rated:
                 mf._rated[str(user)] = [str(j) for j in rated][:_RATED_KEPT]
-        for item, bias, vector in state["items"]:
-            slot = mf._slots[str(item)] = mf._new_row(str(item))
+        rows = mf._same_rows(state)
+        for item, bias, vector, *where in state["items"]:
+            slot = mf._slots[str(item)] = (
+                mf._take_row(str(item), int(where[0])) if rows else mf._new_row(str(item)))
             model.i_biases[str(item)] = float(bias)
             model.i_latents[str(item)] = _vector(vector, factors)
             mf._matrix[slot] = model.i_latents[str(item)]

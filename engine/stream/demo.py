@@ -5,91 +5,28 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
 from engine.datasets import read_records
 from engine.errors import EngineError, SettingsError
-from engine.settings import Settings, replace, settings_env
+from engine.settings import Settings, replace
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
+from engine.stream.child_worker import get_json, wait_settled, wait_until_healthy, worker_process
 from engine.stream.replay import replay
 from engine.stream.worker import check_web_port
 
-__all__ = [
-    "SAMPLE",
-    "get_json",
-    "run_demo",
-    "stop_process",
-    "wait_until_healthy",
-    "wait_until_stopped",
-    "worker_process",
-]
+__all__ = ["SAMPLE", "run_demo", "wait_until_stopped"]
 
 SAMPLE = Path(str(resources.files("engine").joinpath("samples", "rees46_2019_10_head.csv.gz")))
-
-
-@contextlib.contextmanager
-def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``engine worker`` in a child process with these settings; stopped (SIGTERM) on exit."""
-    env = {**os.environ, **settings_env(settings)}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "engine", "worker"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        stop_process(proc)
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def get_json(url: str, token: str | None = None, timeout: float = 10.0) -> tuple[int, Any]:
-    """GET a JSON web view: (status, body)."""
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:  # the engine's errors are JSON; a server's own error page is not
-            return exc.code, orjson.loads(exc.read() or b"null")
-        except orjson.JSONDecodeError:
-            return exc.code, None
-
-
-def wait_until_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise EngineError(f"the worker exited with code {proc.returncode}")
-        with contextlib.suppress(OSError):
-            if get_json(f"{base}/health", timeout=2)[0] == 200:
-                return
-        time.sleep(0.5)
-    raise EngineError(f"the worker did not become healthy within {timeout:.0f} s")
 
 
 def _wait_processed(
@@ -145,8 +82,6 @@ def run_demo(settings: Settings, *, users: int = 3, wait: bool = True) -> None:
             _wait_processed(base, stats.events, demo.api_token)
             # the item side (rows, neighbour lists, the world) follows the events by a
             # batch or two: lists shown before it settles would differ from run to run
-            from engine.stream.bench.worker import wait_settled  # bench imports this module
-
             wait_settled(demo, proc, 30.0)
             processed = get_json(f"{base}/stats", demo.api_token)[1]
             click.echo(f"   {processed['events_processed']} events applied, "

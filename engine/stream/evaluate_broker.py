@@ -44,8 +44,8 @@ from engine.settings import Settings, replace
 from engine.simulation import Simulation
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
+from engine.stream.child_worker import get_json, wait_until_healthy, worker_process
 from engine.stream.connection import client_options
-from engine.stream.demo import get_json, wait_until_healthy, worker_process
 from engine.stream.replay import replay
 
 __all__ = ["IN_PROCESS", "VIA_BROKER", "evaluate_via_broker"]

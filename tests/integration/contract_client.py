@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from engine.settings import Settings
 from engine.stream.broker import free_port
+from engine.stream.child_worker import get_json, wait_until_healthy, worker_process
 from engine.stream.connection import client_options
-from engine.stream.demo import get_json, wait_until_healthy, worker_process
 from engine.stream.replay import produce_raw
 
 __all__ = [

@@ -12,7 +12,7 @@ from contract_client import isolated_settings, running_worker
 
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker
-from engine.stream.demo import get_json
+from engine.stream.child_worker import get_json
 from engine.stream.liveness import BrokerWatch, keep_watch
 
 

@@ -15,7 +15,7 @@ from engine.datasets import read_records
 from engine.settings import replace
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
-from engine.stream.demo import get_json
+from engine.stream.child_worker import get_json
 from engine.stream.replay import replay
 
 REES46 = Path(__file__).resolve().parents[2] / "engine" / "samples" / "rees46_2019_10_head.csv.gz"

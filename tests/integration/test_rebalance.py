@@ -31,7 +31,7 @@ from contract_client import (
 from engine.datasets import read_records
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker
-from engine.stream.demo import get_json
+from engine.stream.child_worker import get_json
 
 REES46 = Path(__file__).resolve().parents[2] / "engine" / "samples" / "rees46_2019_10_head.csv.gz"
 EVENTS = 6000

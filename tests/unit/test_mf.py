@@ -149,6 +149,42 @@ def test_a_state_survives_json_and_restores_the_same_predictions() -> None:
     assert again.predict("A1", "a3") == pytest.approx(mf.predict("A1", "a3"))
 
 
+def test_a_restored_model_keeps_every_item_in_its_row_and_scores_to_the_last_bit() -> None:
+    # max_items 6 of 10 items: four rows were freed by eviction and reused
+    mf = trained(two_tastes("rating"), MFConfig(factors=8, max_items=6))
+    assert mf.evicted_items > 0
+    again = OnlineMF.restore(orjson.loads(orjson.dumps(mf.state())), MFConfig(factors=8,
+                                                                                max_items=6))
+    assert again._slots == mf._slots and again._free == mf._free and again._used == mf._used
+    for user in ("A1", "B2"):
+        assert again.top(user, 6) == mf.top(user, 6)
+    event = Event("new item", "A1", "c0", "view", 50.0)
+    mf.learn_event(event, {"c0"})
+    again.learn_event(event, {"c0"})
+    assert again._slots["c0"] == mf._slots["c0"]
+    assert again.top("A1", 6) == mf.top("A1", 6)
+
+
+def test_a_state_saved_before_rows_were_kept_still_restores() -> None:
+    mf = trained(two_tastes("rating"), MFConfig(factors=8))
+    state = orjson.loads(orjson.dumps(mf.state()))
+    del state["rows"]
+    state["items"] = [entry[:3] for entry in state["items"]]
+    again = OnlineMF.restore(state, MFConfig(factors=8))
+    assert [item for item, _ in again.top("A1", 5)] == [item for item, _ in mf.top("A1", 5)]
+    assert [score for _, score in again.top("A1", 5)] == pytest.approx(
+        [score for _, score in mf.top("A1", 5)])
+
+
+def test_a_state_whose_rows_do_not_add_up_takes_rows_in_order() -> None:
+    mf = trained(two_tastes("rating"), MFConfig(factors=8))
+    state = orjson.loads(orjson.dumps(mf.state()))
+    state["rows"]["used"] = 3  # fewer rows than items
+    again = OnlineMF.restore(state, MFConfig(factors=8))
+    assert sorted(again._slots.values()) == list(range(len(mf._slots)))
+    assert [item for item, _ in again.top("A1", 5)] == [item for item, _ in mf.top("A1", 5)]
+
+
 @pytest.mark.parametrize("change", [{"version": 99}, {"factors": 3}])
 def test_a_state_of_another_format_is_refused(change: dict[str, int]) -> None:
     state = {**trained(two_tastes()).state(), **change}

@@ -29,8 +29,8 @@ from engine.settings import Settings, replace
 from engine.stream.bench.kafka import assign_all, group_less_consumer
 from engine.stream.bench.process import rate
 from engine.stream.bench.worker import POLL
+from engine.stream.child_worker import stop_process
 from engine.stream.connection import client_options
-from engine.stream.demo import stop_process
 
 __all__ = ["faust_consume_only", "faust_pass_through", "faust_sink_main", "raw_ceiling"]
 

@@ -27,7 +27,8 @@ from engine.settings import Settings
 from engine.stream.bench.data import KV, BenchData, latency_events
 from engine.stream.bench.kafka import assign_all, group_less_consumer
 from engine.stream.bench.process import cpu_seconds, rss_mb
-from engine.stream.bench.worker import collector_pauses, done_count, wait_done, wait_settled
+from engine.stream.bench.worker import collector_pauses, done_count, wait_done
+from engine.stream.child_worker import wait_settled
 from engine.stream.connection import client_options
 
 __all__ = ["latency_steps"]

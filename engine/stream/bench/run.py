@@ -22,7 +22,7 @@ from engine.stream.bench.process import rss_mb
 from engine.stream.bench.report import environment, print_report, ratios
 from engine.stream.bench.worker import engine_throughput
 from engine.stream.broker import EmbeddedBroker
-from engine.stream.demo import get_json, worker_process
+from engine.stream.child_worker import get_json, worker_process
 
 __all__ = ["run_bench"]
 

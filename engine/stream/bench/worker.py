@@ -8,42 +8,24 @@ for 1 s (the item side settled). Polls every 0.1 s.
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from engine.errors import EngineError
 from engine.settings import Settings
 from engine.stream.bench.process import cpu_seconds, rate
-from engine.stream.demo import get_json
+from engine.stream.child_worker import wait_settled, worker_counters, worker_stats
 
-__all__ = ["POLL", "collector_pauses", "done_count", "engine_throughput", "wait_done",
-           "wait_settled"]
+__all__ = ["POLL", "collector_pauses", "done_count", "engine_throughput", "wait_done"]
 
 POLL = 0.1  # seconds between two /stats polls
-
-
-def _stats(settings: Settings) -> dict[str, Any] | None:
-    with contextlib.suppress(OSError, ValueError):
-        status, stats = get_json(f"http://127.0.0.1:{settings.web_port}/stats",
-                                 settings.api_token, timeout=5)
-        if status == 200 and isinstance(stats, dict):
-            return stats
-    return None
-
-
-def _counters(settings: Settings) -> dict[str, Any] | None:
-    stats = _stats(settings)
-    return None if stats is None else {
-        k: v for k, v in stats.items() if isinstance(v, int | float)}
 
 
 def collector_pauses(settings: Settings) -> tuple[float, int] | None:
     """The worker's garbage-collector pauses so far: seconds (every generation), and
     how many full collections."""
-    stats = _stats(settings)
+    stats = worker_stats(settings)
     if stats is None or not isinstance(gc := stats.get("gc"), dict):
         return None
     return float(sum(gc["pause_seconds"].values())), int(gc["collections"]["2"])
@@ -51,7 +33,7 @@ def collector_pauses(settings: Settings) -> tuple[float, int] | None:
 
 def done_count(settings: Settings) -> int | None:
     """Events the worker has finished with (processed, skipped or dead-lettered)."""
-    counters = _counters(settings)
+    counters = worker_counters(settings)
     if counters is None:
         return None
     return int(sum(counters.get(name, 0) for name in
@@ -73,25 +55,6 @@ def wait_done(settings: Settings, proc: subprocess.Popen[bytes], expected: int,
         done = done_count(settings)
         if done is not None:
             yield time.perf_counter(), done
-
-
-def wait_settled(settings: Settings, proc: subprocess.Popen[bytes], limit: float,
-                 window: float = 1.0) -> float:
-    """Wait until no ``/stats`` counter moves for ``window`` s; the ``perf_counter`` it stopped.
-
-    After its clickstream counters are complete a worker may still be busy
-    with the item side (row increments, neighbour lists). Gives up quietly
-    after ``limit`` seconds.
-    """
-    deadline = time.monotonic() + limit
-    before, at = _counters(settings), time.perf_counter()
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(window)
-        now = _counters(settings)
-        if now is not None and now == before:
-            return at
-        before, at = now, time.perf_counter()
-    return time.perf_counter()
 
 
 def engine_throughput(settings: Settings, proc: subprocess.Popen[bytes], n: int,
