@@ -139,7 +139,10 @@ def format_ts(ts: float) -> str:
 def check_ts(ts: float, limits: InputLimits) -> None:
     """Reject an event time outside ``[min_ts, max_ts]`` (fixed bounds, not the clock)."""
     if not limits.min_ts <= ts <= limits.max_ts:
+        hint = ""
+        if limits.min_ts <= ts / 1000 <= limits.max_ts:
+            hint = f" (epoch milliseconds? ts is in seconds: {ts / 1000!r})"
         raise InvalidRecord(
             f"field ts: {ts!r} is outside the accepted event times "
-            f"{format_ts(limits.min_ts)} to {format_ts(limits.max_ts)}"
+            f"{format_ts(limits.min_ts)} to {format_ts(limits.max_ts)}{hint}"
         )

@@ -167,6 +167,15 @@ def test_the_window_is_configurable() -> None:
     )
 
 
+def test_a_time_in_epoch_milliseconds_is_refused_with_a_hint() -> None:
+    assert reject({**VIEW, "ts": 1700000000123}) == (
+        "field ts: 1700000000123.0 is outside the accepted event times "
+        "1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z "
+        "(epoch milliseconds? ts is in seconds: 1700000000.123)"
+    )
+    assert "milliseconds" not in reject({**VIEW, "ts": 1e300})
+
+
 # -- what orjson refuses ------------------------------------------------------
 
 
