@@ -19,11 +19,12 @@ import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from engine import setting_parsers as p
 from engine.errors import SettingsError
+from engine.setting_parsers import Variant, broker_addresses, parse_variants
 
 __all__ = [
     "TOPIC_ROLES",
@@ -39,14 +40,6 @@ __all__ = [
 TOPIC_ROLES = ("clickstream", "catalog", "recommendations", "deadletter")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Variant:
-    """An A/B variant: ``learned`` (online ranker) or ``heuristic`` (the blend alone)."""
-
-    name: str
-    weight: float
 
 
 @dataclass(frozen=True)
@@ -134,268 +127,73 @@ class Settings:
         return f"{self.app_id}-{suffix}"
 
 
-def _int(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"expected an integer, got {raw!r}") from None
-
-
-def _non_negative_int(raw: str) -> int:
-    value = _int(raw)
-    if value < 0:
-        raise ValueError(f"expected an integer >= 0, got {raw!r}")
-    return value
-
-
-def _positive_int(raw: str) -> int:
-    value = _int(raw)
-    if value <= 0:
-        raise ValueError(f"expected a positive integer, got {raw!r}")
-    return value
-
-
-def _float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"expected a number, got {raw!r}") from None
-    if value != value or value in (float("inf"), float("-inf")) or value < 0:
-        raise ValueError(f"expected a finite number >= 0, got {raw!r}")
-    return value
-
-
-#: The last second a datetime can show (9999-12-31T23:59:59Z): reasons print the bounds.
-_LAST_TS = 253_402_300_799.0
-
-
-def _event_time(raw: str) -> float:
-    """Epoch seconds, or an ISO-8601 UTC time such as ``1990-01-01T00:00:00Z``."""
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"expected epoch seconds or an ISO-8601 time, got {raw!r}"
-            ) from None
-        value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-    if not 0 <= value <= _LAST_TS:
-        raise ValueError(f"expected a time from 1970 to 9999, got {raw!r}")
-    return value
-
-
-def _unit(raw: str) -> float:
-    value = _float(raw)
-    if value > 1:
-        raise ValueError(f"expected a number from 0 to 1, got {raw!r}")
-    return value
-
-
-def _similarity(raw: str) -> str:
-    kind = raw.lower()
-    if kind not in ("conditional", "cosine", "jaccard"):
-        raise ValueError(f"expected conditional, cosine or jaccard, got {raw!r}")
-    return kind
-
-
-def _port(raw: str) -> int:
-    value = _int(raw)
-    if not 0 < value < 65536:
-        raise ValueError(f"expected a TCP port (1-65535), got {raw!r}")
-    return value
-
-
-def broker_addresses(broker: str) -> list[str]:
-    """``host:port`` of each URL in ``kafka://host:port[,kafka://host:port...]``.
-
-    The scheme and a trailing ``/`` are optional; anything else (another
-    scheme, no host, a port that is not 1-65535, a ``;`` between URLs) is a
-    :class:`ValueError`.
-
-    >>> broker_addresses("kafka://a:9092, b:9093")
-    ['a:9092', 'b:9093']
-    >>> broker_addresses("kafka://a:90x")
-    Traceback (most recent call last):
-    ...
-    ValueError: expected kafka://host:port with a port from 1 to 65535, got 'kafka://a:90x'
-    """
-    addresses = []
-    for url in (part.strip() for part in broker.split(",")):
-        if not url:
-            continue
-        scheme, sep, address = url.removesuffix("/").rpartition("://")
-        host, colon, port = address.rpartition(":")
-        if ";" in url or any(c.isspace() for c in url):
-            raise ValueError(f"expected comma-separated kafka://host:port URLs, got {url!r}")
-        if (sep and scheme != "kafka") or not colon or not host or "/" in host:
-            raise ValueError(f"expected kafka://host:port, got {url!r}")
-        if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-            raise ValueError(
-                f"expected kafka://host:port with a port from 1 to 65535, got {url!r}")
-        addresses.append(address)
-    if not addresses:
-        raise ValueError(f"expected one or more kafka://host:port URLs, got {broker!r}")
-    return addresses
-
-
-def _broker(raw: str) -> str:
-    return ",".join(f"kafka://{address}" for address in broker_addresses(raw))
-
-
-def _store(raw: str) -> str:
-    if raw not in ("memory://", "rocksdb://") and not raw.startswith("rocksdb://"):
-        raise ValueError(f"expected memory:// or rocksdb://, got {raw!r}")
-    return raw
-
-
-def _name(raw: str) -> str:
-    if not raw:
-        raise ValueError("cannot be empty")
-    return raw
-
-
-def _token(raw: str) -> str | None:
-    return raw or None
-
-
-def parse_variants(raw: str) -> tuple[Variant, ...]:
-    """Parse ``name:weight,name:weight``.
-
-    >>> parse_variants("learned:0.5,heuristic:0.5")
-    (Variant(name='learned', weight=0.5), Variant(name='heuristic', weight=0.5))
-    """
-    variants = []
-    for part in raw.split(","):
-        name, sep, weight = part.strip().partition(":")
-        if not sep or name not in ("learned", "heuristic"):
-            raise ValueError(f"expected learned:<weight> or heuristic:<weight>, got {part!r}")
-        variants.append(Variant(name, _float(weight)))
-    if sum(v.weight for v in variants) <= 0:
-        raise ValueError("variant weights must add up to more than 0")
-    if len({v.name for v in variants}) != len(variants):
-        raise ValueError("a variant is named twice")
-    return tuple(variants)
-
-
-def parse_weights(raw: str) -> Mapping[str, float]:
-    """Parse ``source:weight,source:weight`` (sources not named keep their default weight).
-
-    >>> dict(parse_weights("content:0.2,trending:0"))
-    {'content': 0.2, 'trending': 0.0}
-    """
-    weights = {}
-    for part in raw.split(","):
-        name, sep, weight = part.strip().partition(":")
-        if not sep or not name:
-            raise ValueError(f"expected source:weight, got {part!r}")
-        weights[name] = _float(weight)
-    return MappingProxyType(weights)
-
-
-def _flag(raw: str) -> bool:
-    value = raw.lower()
-    if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
-        raise ValueError(f"expected 1 or 0 (true or false), got {raw!r}")
-    return value in ("1", "true", "yes", "on")
-
-
-def _log_level(raw: str) -> str:
-    level = raw.lower()
-    if level not in ("debug", "info", "warning", "error", "critical"):
-        raise ValueError(f"expected debug, info, warning, error or critical, got {raw!r}")
-    return level
-
-
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        if raw.upper() not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
-        return raw.upper()
-
-    return parse
-
-
-def _readable_file(raw: str) -> str | None:
-    if not raw:
-        return None
-    if not os.path.isfile(raw):
-        raise ValueError(f"no such file: {raw!r}")
-    return raw
-
-
 #: ENGINE_<NAME> -> (field, parser)
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "BROKER": ("broker", _broker),
-    "APP_ID": ("app_id", _name),
-    "WEB_PORT": ("web_port", _port),
+    "BROKER": ("broker", p.broker_url),
+    "APP_ID": ("app_id", p.non_empty),
+    "WEB_PORT": ("web_port", p.port),
     "WEB_HOST": ("web_host", str),
     "DATA_DIR": ("data_dir", str),
-    "STORE": ("store", _store),
-    "PARTITIONS": ("partitions", _positive_int),
-    "TOP_N": ("top_n", _positive_int),
-    "MAX_EVENT_BYTES": ("max_event_bytes", _positive_int),
-    "MAX_ID_LENGTH": ("max_id_length", _positive_int),
-    "MAX_STRING_LENGTH": ("max_string_length", _positive_int),
-    "MAX_TAGS": ("max_tags", _non_negative_int),
-    "MAX_NESTING": ("max_nesting", _positive_int),
-    "MIN_EVENT_TS": ("min_event_ts", _event_time),
-    "MAX_EVENT_TS": ("max_event_ts", _event_time),
-    "API_TOKEN": ("api_token", _token),
-    "VARIANTS": ("variants", parse_variants),
-    "PSEUDONYM_KEY": ("pseudonym_key", _token),
-    "REFRESH_INTERVAL": ("refresh_interval", _float),
-    "RATING_MIN": ("rating_min", _float),
-    "RATING_MAX": ("rating_max", _float),
-    "RECENT_ITEMS": ("recent_items", _positive_int),
-    "COOCCURRENCE_WINDOW": ("cooccurrence_window", _positive_int),
-    "NEIGHBOURS": ("neighbours", _positive_int),
-    "ITEM_ENGAGERS": ("item_engagers", _non_negative_int),
-    "SIMILARITY": ("similarity", _similarity),
-    "SIMILARITY_ALPHA": ("similarity_alpha", _unit),
-    "PAIR_HALF_LIFE": ("pair_half_life", _float),
-    "SESSION_GAP": ("session_gap", _float),
-    "INTEREST_HALF_LIFE": ("interest_half_life", _float),
-    "TRENDING_HALF_LIFE": ("trending_half_life", _float),
-    "DEDUP_HORIZON": ("dedup_horizon", _positive_int),
-    "FETCH_MAX_WAIT_MS": ("fetch_max_wait_ms", _positive_int),
-    "SESSION_TIMEOUT": ("session_timeout", _float),
-    "HEARTBEAT_INTERVAL": ("heartbeat_interval", _float),
-    "COMMIT_INTERVAL": ("commit_interval", _float),
-    "PRODUCER_LINGER_MS": ("producer_linger_ms", _non_negative_int),
-    "PRODUCER_BATCH_BYTES": ("producer_batch_bytes", _positive_int),
-    "ITEM_BATCH_MS": ("item_batch_ms", _positive_int),
-    "USER_FLUSH_MS": ("user_flush_ms", _positive_int),
-    "BLEND_WEIGHTS": ("blend_weights", parse_weights),
-    "EXCLUDE_RECENT": ("exclude_recent", _non_negative_int),
-    "MAX_PER_CATEGORY": ("max_per_category", _non_negative_int),
-    "RANKER_MIN_EXAMPLES": ("ranker_min_examples", _non_negative_int),
-    "RANKER_POOL": ("ranker_pool", _positive_int),
-    "RANKER_LISTS": ("ranker_lists", _non_negative_int),
-    "RANKER_GUARD": ("ranker_guard", _flag),
-    "MF_FACTORS": ("mf_factors", _positive_int),
-    "MF_MAX_USERS": ("mf_max_users", _positive_int),
-    "MF_MAX_ITEMS": ("mf_max_items", _positive_int),
-    "MF_NEGATIVES": ("mf_negatives", _non_negative_int),
-    "CHECKPOINT_EVERY": ("checkpoint_every", _non_negative_int),
-    "LOG_LEVEL": ("log_level", _log_level),
-    "STANDBY_REPLICAS": ("standby_replicas", _non_negative_int),
-    "GC_FREEZE_SECONDS": ("gc_freeze_seconds", _float),
-    "GC_FULL_SECONDS": ("gc_full_seconds", _float),
-    "MAX_USERS": ("max_users", _non_negative_int),
-    "MAX_ITEMS": ("max_items", _non_negative_int),
-    "BROKER_SECURITY_PROTOCOL": ("broker_security_protocol", _one_of(SECURITY_PROTOCOLS)),
-    "BROKER_SASL_MECHANISM": ("broker_sasl_mechanism", _one_of(SASL_MECHANISMS)),
-    "BROKER_SASL_USERNAME": ("broker_sasl_username", _token),
-    "BROKER_SASL_PASSWORD": ("broker_sasl_password", _token),
-    "BROKER_SSL_CAFILE": ("broker_ssl_cafile", _readable_file),
-    "BROKER_SSL_CERTFILE": ("broker_ssl_certfile", _readable_file),
-    "BROKER_SSL_KEYFILE": ("broker_ssl_keyfile", _readable_file),
+    "STORE": ("store", p.store_url),
+    "PARTITIONS": ("partitions", p.positive_int),
+    "TOP_N": ("top_n", p.positive_int),
+    "MAX_EVENT_BYTES": ("max_event_bytes", p.positive_int),
+    "MAX_ID_LENGTH": ("max_id_length", p.positive_int),
+    "MAX_STRING_LENGTH": ("max_string_length", p.positive_int),
+    "MAX_TAGS": ("max_tags", p.non_negative_int),
+    "MAX_NESTING": ("max_nesting", p.positive_int),
+    "MIN_EVENT_TS": ("min_event_ts", p.event_time),
+    "MAX_EVENT_TS": ("max_event_ts", p.event_time),
+    "API_TOKEN": ("api_token", p.optional_text),
+    "VARIANTS": ("variants", p.parse_variants),
+    "PSEUDONYM_KEY": ("pseudonym_key", p.optional_text),
+    "REFRESH_INTERVAL": ("refresh_interval", p.number),
+    "RATING_MIN": ("rating_min", p.number),
+    "RATING_MAX": ("rating_max", p.number),
+    "RECENT_ITEMS": ("recent_items", p.positive_int),
+    "COOCCURRENCE_WINDOW": ("cooccurrence_window", p.positive_int),
+    "NEIGHBOURS": ("neighbours", p.positive_int),
+    "ITEM_ENGAGERS": ("item_engagers", p.non_negative_int),
+    "SIMILARITY": ("similarity", p.similarity_kind),
+    "SIMILARITY_ALPHA": ("similarity_alpha", p.unit_interval),
+    "PAIR_HALF_LIFE": ("pair_half_life", p.number),
+    "SESSION_GAP": ("session_gap", p.number),
+    "INTEREST_HALF_LIFE": ("interest_half_life", p.number),
+    "TRENDING_HALF_LIFE": ("trending_half_life", p.number),
+    "DEDUP_HORIZON": ("dedup_horizon", p.positive_int),
+    "FETCH_MAX_WAIT_MS": ("fetch_max_wait_ms", p.positive_int),
+    "SESSION_TIMEOUT": ("session_timeout", p.number),
+    "HEARTBEAT_INTERVAL": ("heartbeat_interval", p.number),
+    "COMMIT_INTERVAL": ("commit_interval", p.number),
+    "PRODUCER_LINGER_MS": ("producer_linger_ms", p.non_negative_int),
+    "PRODUCER_BATCH_BYTES": ("producer_batch_bytes", p.positive_int),
+    "ITEM_BATCH_MS": ("item_batch_ms", p.positive_int),
+    "USER_FLUSH_MS": ("user_flush_ms", p.positive_int),
+    "BLEND_WEIGHTS": ("blend_weights", p.parse_weights),
+    "EXCLUDE_RECENT": ("exclude_recent", p.non_negative_int),
+    "MAX_PER_CATEGORY": ("max_per_category", p.non_negative_int),
+    "RANKER_MIN_EXAMPLES": ("ranker_min_examples", p.non_negative_int),
+    "RANKER_POOL": ("ranker_pool", p.positive_int),
+    "RANKER_LISTS": ("ranker_lists", p.non_negative_int),
+    "RANKER_GUARD": ("ranker_guard", p.flag),
+    "MF_FACTORS": ("mf_factors", p.positive_int),
+    "MF_MAX_USERS": ("mf_max_users", p.positive_int),
+    "MF_MAX_ITEMS": ("mf_max_items", p.positive_int),
+    "MF_NEGATIVES": ("mf_negatives", p.non_negative_int),
+    "CHECKPOINT_EVERY": ("checkpoint_every", p.non_negative_int),
+    "LOG_LEVEL": ("log_level", p.log_level),
+    "STANDBY_REPLICAS": ("standby_replicas", p.non_negative_int),
+    "GC_FREEZE_SECONDS": ("gc_freeze_seconds", p.number),
+    "GC_FULL_SECONDS": ("gc_full_seconds", p.number),
+    "MAX_USERS": ("max_users", p.non_negative_int),
+    "MAX_ITEMS": ("max_items", p.non_negative_int),
+    "BROKER_SECURITY_PROTOCOL": ("broker_security_protocol", p.one_of(p.SECURITY_PROTOCOLS)),
+    "BROKER_SASL_MECHANISM": ("broker_sasl_mechanism", p.one_of(p.SASL_MECHANISMS)),
+    "BROKER_SASL_USERNAME": ("broker_sasl_username", p.optional_text),
+    "BROKER_SASL_PASSWORD": ("broker_sasl_password", p.optional_text),
+    "BROKER_SSL_CAFILE": ("broker_ssl_cafile", p.readable_file),
+    "BROKER_SSL_CERTFILE": ("broker_ssl_certfile", p.readable_file),
+    "BROKER_SSL_KEYFILE": ("broker_ssl_keyfile", p.readable_file),
 }
 
 

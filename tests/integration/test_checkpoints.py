@@ -17,7 +17,7 @@ from typing import Any
 
 from contract_client import isolated_settings, running_worker, wait_for
 
-from engine.settings import parse_weights
+from engine.setting_parsers import parse_weights
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker, free_port
 from engine.stream.replay import replay
