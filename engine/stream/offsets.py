@@ -19,6 +19,7 @@ from a test's ``asyncio.run``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -29,6 +30,8 @@ from engine.errors import EngineError
 
 __all__ = ["log_end_offsets"]
 
+log = logging.getLogger(__name__)
+
 _MARGIN = 1000  # records read below what ListOffsets says
 
 
@@ -38,6 +41,7 @@ async def log_end_offsets(
     *,
     read_for: float = 30.0,
     fetch_wait_ms: int = 200,
+    attempts: int = 3,
 ) -> dict[TopicPartition, int]:
     """The offset the next record of each partition will get.
 
@@ -45,13 +49,36 @@ async def log_end_offsets(
     Every partition is read from
     a little below what ListOffsets says until a fetch brings nothing new (ListOffsets
     is never trusted alone, not even when it says the partition is empty). A
-    partition not drained within ``read_for`` seconds raises
-    :class:`~engine.errors.EngineError` rather than answer short.
+    partition not drained within ``read_for`` seconds is tried again with a new
+    consumer, with a warning, up to ``attempts`` times in all (a worker on a
+    loaded machine, recovering its tables, should not die of one slow read);
+    then it raises :class:`~engine.errors.EngineError` rather than answer short.
     """
     # Faust passes its own ``TP`` tuples; aiokafka insists on ``TopicPartition``.
     wanted = list(dict.fromkeys(TopicPartition(tp.topic, tp.partition) for tp in partitions))
     if not wanted:
         return {}
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _read_to_the_end(connection, wanted, read_for, fetch_wait_ms)
+        except _NotDrained as exc:
+            names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(exc.pending))
+            problem = f"could not read {names} to its end within {read_for:.0f} s"
+            if attempt == attempts:
+                raise EngineError(f"{problem} ({attempts} attempts): "
+                                  "cannot tell the log end offsets") from None
+            log.warning("%s; trying again (attempt %d of %d)", problem, attempt + 1, attempts)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _NotDrained(Exception):
+    def __init__(self, pending: set[TopicPartition]) -> None:
+        super().__init__()
+        self.pending = pending
+
+
+async def _read_to_the_end(connection: Mapping[str, Any], wanted: list[TopicPartition],
+                           read_for: float, fetch_wait_ms: int) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(
         **connection,
         group_id=None,
@@ -81,9 +108,7 @@ async def log_end_offsets(
                 if not records and await consumer.position(tp) >= highwater:
                     pending.discard(tp)  # drained: nothing beyond what we have seen
         if pending:
-            names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(pending))
-            raise EngineError(f"could not read {names} to its end within {read_for:.0f} s: "
-                              "cannot tell the log end offsets")
+            raise _NotDrained(pending)
         return ends
     finally:
         await consumer.stop()

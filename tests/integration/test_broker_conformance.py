@@ -8,6 +8,7 @@ the failing assertion says what changed, and the engine's workaround for it
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.protocol.metadata import MetadataRequest
 
-from engine.errors import TopicError
+from engine.errors import EngineError, TopicError
 from engine.settings import Settings
 from engine.stream.admin import create_topics
 from engine.stream.broker import EmbeddedBroker
@@ -137,6 +138,23 @@ def test_log_end_offsets_with_single_record_batches(broker: EmbeddedBroker) -> N
     listed, true_ends = asyncio.run(scenario())
     assert list(listed.values()) == [7], "one record per batch: ListOffsets is right"
     assert list(true_ends.values()) == [7]
+
+
+def test_log_end_offsets_tries_again_then_refuses_to_answer_short(
+    broker: EmbeddedBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> dict[TopicPartition, int]:
+        topic = await _new_topic(broker.bootstrap, partitions=1)
+        # no time to read anything: every attempt ends with the partition not drained
+        return await log_end_offsets({"bootstrap_servers": broker.bootstrap},
+                                     [TopicPartition(topic, 0)], read_for=0.0, attempts=3)
+
+    with caplog.at_level(logging.WARNING, logger="engine.stream.offsets"), \
+            pytest.raises(EngineError, match=r"to its end within 0 s \(3 attempts\): "
+                                             r"cannot tell the log end offsets"):
+        asyncio.run(scenario())
+    assert [r.getMessage().rsplit("(", 1)[1] for r in caplog.records] == [
+        "attempt 2 of 3)", "attempt 3 of 3)"]
 
 
 def test_group_join_time(broker: EmbeddedBroker) -> None:
