@@ -48,6 +48,7 @@ from river import optim, reco
 
 from engine.candidates import Candidate
 from engine.events import Event
+from engine.item_factors import ItemFactors
 from engine.profiles import Profile
 from engine.world import World
 
@@ -70,7 +71,6 @@ STATE_VERSION = 1
 _HIGH_RATING = 0.75  # a scaled rating at least this high makes the item a "rated highly" seed
 _RATED_KEPT = 5  # highly rated items remembered per user, newest first
 _REASON_SEEDS = 5  # the user's recent items an MF candidate may be explained by
-_INITIAL_CAPACITY = 1024  # rows of the item matrix at first; doubled up to max_items
 
 
 @dataclass(frozen=True)
@@ -112,14 +112,7 @@ class OnlineMF:
         )
         self._users: OrderedDict[str, None] = OrderedDict()  # least recently learnt first
         self._rated: dict[str, list[str]] = {}  # user -> highly rated items, newest first
-        self._slots: OrderedDict[str, int] = OrderedDict()  # item -> row, least recent first
-        capacity = min(_INITIAL_CAPACITY, max(config.max_items, 1))
-        self._matrix = np.zeros((capacity, config.factors))
-        self._bias = np.zeros(capacity)
-        self._valid = np.zeros(capacity, dtype=bool)
-        self._row_items: list[str | None] = [None] * capacity
-        self._free: list[int] = []
-        self._used = 0  # rows ever handed out (the others are beyond the end)
+        self._items = ItemFactors(config.factors, config.max_items)  # least recent first
         self._recent: deque[str] = deque(maxlen=max(config.negative_pool, 1))
         self.learnt = 0  # examples learnt
         self.evicted_users = 0
@@ -132,7 +125,7 @@ class OnlineMF:
 
     @property
     def items(self) -> int:
-        return len(self._slots)
+        return len(self._items)
 
     def knows_user(self, user: str) -> bool:
         return user in self._users
@@ -196,7 +189,7 @@ class OnlineMF:
                     break
         learnt = 0
         for negative in chosen:
-            if negative in self._slots:  # an evicted item is not brought back as a negative
+            if negative in self._items:  # an evicted item is not brought back as a negative
                 self._learn_one(event.user_id, negative, 0.0)
                 learnt += 1
         return learnt
@@ -208,71 +201,15 @@ class OnlineMF:
         else:
             self._users[user] = None
             model.u_latents[user] = self._initial(user, "u")
-        slot = self._slots.get(item)
-        if slot is None:
-            slot = self._slots[item] = self._new_row(item)
+        if item not in self._items:
             model.i_latents[item] = self._initial(item, "i")
-        else:
-            self._slots.move_to_end(item)
         model.learn_one(user, item, y)  # type: ignore[no-untyped-call]
-        self._matrix[slot] = model.i_latents[item]
-        self._bias[slot] = model.i_biases[item]
+        self._items.put(item, model.i_latents[item], model.i_biases[item])
         self.learnt += 1
 
     def _initial(self, key: str, kind: str) -> np.ndarray:
         rng = np.random.default_rng(_seed_of(str(self.config.seed), kind, key))
         return rng.normal(0.0, self.config.init_sigma, self.config.factors)
-
-    def _new_row(self, item: str) -> int:
-        if self._free:
-            slot = self._free.pop()
-        else:
-            if self._used == len(self._valid):
-                self._grow()
-            slot = self._used
-            self._used += 1
-        self._valid[slot] = True
-        self._row_items[slot] = item
-        return slot
-
-    def _same_rows(self, state: dict[str, Any]) -> bool:
-        """Make the rows of ``state`` (its ``rows`` and each item's row) this model's.
-
-        The items then sit in the rows they had, so the matrix product gives the
-        same scores to the last bit (a BLAS kernel's rounding can depend on a
-        row's position) and later items take the same rows. False, leaving the
-        model as it is, for a state without rows (version 1 before them), one
-        whose rows do not add up, or one larger than this model may hold: its
-        items then take rows in their order.
-        """
-        rows, items = state.get("rows"), state["items"]
-        if not isinstance(rows, dict) or not all(len(entry) == 4 for entry in items):
-            return False
-        used, free = int(rows["used"]), [int(slot) for slot in rows["free"]]
-        taken = [int(entry[3]) for entry in items]
-        if (len(set(taken) | set(free)) != len(taken) + len(free) or len(taken) + len(free) != used
-                or any(not 0 <= slot < used for slot in taken + free)):
-            return False
-        while len(self._valid) < used:
-            before = len(self._valid)
-            self._grow()
-            if len(self._valid) == before:  # capped by max_items
-                return False
-        self._used, self._free = used, free
-        return True
-
-    def _take_row(self, item: str, slot: int) -> int:
-        self._valid[slot] = True
-        self._row_items[slot] = item
-        return slot
-
-    def _grow(self) -> None:
-        capacity = min(2 * len(self._valid), max(self.config.max_items, 1) + 1)
-        extra = capacity - len(self._valid)
-        self._matrix = np.vstack([self._matrix, np.zeros((extra, self.config.factors))])
-        self._bias = np.concatenate([self._bias, np.zeros(extra)])
-        self._valid = np.concatenate([self._valid, np.zeros(extra, dtype=bool)])
-        self._row_items.extend([None] * extra)
 
     def _remember_rating(self, user: str, item: str, high: bool) -> None:
         rated = [j for j in self._rated.get(user, ()) if j != item]
@@ -288,9 +225,8 @@ class OnlineMF:
             user, _ = self._users.popitem(last=False)
             self._drop_user(user)
             self.evicted_users += 1
-        while len(self._slots) > max(self.config.max_items, 1):
-            item, slot = self._slots.popitem(last=False)
-            self._drop_item(item, slot)
+        while len(self._items) > max(self.config.max_items, 1):
+            self._drop_item(self._items.oldest())
             self.evicted_items += 1
 
     def _drop_user(self, user: str) -> None:
@@ -298,14 +234,10 @@ class OnlineMF:
         self.model.u_biases.pop(user, None)
         self._rated.pop(user, None)
 
-    def _drop_item(self, item: str, slot: int) -> None:
+    def _drop_item(self, item: str) -> None:
         self.model.i_latents.pop(item, None)
         self.model.i_biases.pop(item, None)
-        self._valid[slot] = False
-        self._matrix[slot] = 0.0
-        self._bias[slot] = 0.0
-        self._row_items[slot] = None
-        self._free.append(slot)
+        self._items.drop(item)
 
     def forget(self, user: str) -> None:
         """Erase everything the model holds of a user (``forget_user``)."""
@@ -334,66 +266,23 @@ class OnlineMF:
         are passed over.
         """
         vector = self._user_vector(user)
-        if vector is None or n <= 0 or not self._slots:
+        if vector is None:
             return []
-        used = self._used
-        scores = self._bias[:used] + self._matrix[:used] @ vector
-        scores += self.model.global_mean.get() + self.model.u_biases.get(user, 0.0)
-        scores[~self._valid[:used]] = -np.inf
-        wanted = 2 * n + len(exclude)  # room for what is passed over; else all are sorted
-        if wanted < used:
-            head = np.argpartition(-scores, wanted - 1)[:wanted]
-            rows = head[np.argsort(-scores[head], kind="stable")]
-        else:
-            rows = np.argsort(-scores, kind="stable")
-        found = self._pick(rows, scores, n, exclude, allowed)
-        if len(found) < n and wanted < used:  # many passed over: look at every item
-            found = self._pick(np.argsort(-scores, kind="stable"), scores, n, exclude, allowed)
-        return found
-
-    def _pick(self, rows: np.ndarray, scores: np.ndarray, n: int, exclude: Collection[str],
-              allowed: Callable[[str], bool] | None) -> list[tuple[str, float]]:
-        found: list[tuple[str, float]] = []
-        for row in rows.tolist():
-            item = self._row_items[row]
-            if item is None or item in exclude or (allowed is not None and not allowed(item)):
-                continue
-            found.append((item, float(scores[row])))
-            if len(found) == n:
-                break
-        return found
+        offset = self.model.global_mean.get() + self.model.u_biases.get(user, 0.0)
+        return self._items.top(vector, offset, n, exclude, allowed)
 
     def closest(self, items: Sequence[str], seeds: Sequence[str]) -> list[str | None]:
         """For each item, the seed whose factors agree most with its own (dot product > 0).
-
-        One matrix product for all of them; an item is never its own seed.
 
         >>> mf = OnlineMF(MFConfig(factors=2))
         >>> mf.closest(["x"], ["a"])
         [None]
         """
-        kept = [(seed, self._slots[seed]) for seed in dict.fromkeys(seeds)
-                if seed in self._slots]
-        found: list[str | None] = [None] * len(items)
-        rows = [(index, self._slots[item]) for index, item in enumerate(items)
-                if item in self._slots]
-        if not kept or not rows:
-            return found
-        agreement = self._matrix[[row for _, row in rows]] @ self._matrix[
-            [row for _, row in kept]].T
-        column = {seed: j for j, (seed, _) in enumerate(kept)}
-        for r, (index, _) in enumerate(rows):
-            if (j := column.get(items[index])) is not None:
-                agreement[r, j] = -np.inf
-        best = agreement.argmax(axis=1)
-        for r, (index, _) in enumerate(rows):
-            if agreement[r, best[r]] > 0:
-                found[index] = kept[int(best[r])][0]
-        return found
+        return self._items.closest(items, seeds)
 
     def predict(self, user: str, item: str) -> float | None:
         """River's prediction for a kept user and item (None for unknown ones: no growth)."""
-        if user not in self._users or item not in self._slots:
+        if user not in self._users or item not in self._items:
             return None
         return float(self.model.predict_one(user, item))  # type: ignore[no-untyped-call]
 
@@ -411,9 +300,9 @@ class OnlineMF:
                        [float(x) for x in model.u_latents[user]], self._rated.get(user, [])]
                       for user in self._users],
             "items": [[item, float(model.i_biases.get(item, 0.0)),
-                       [float(x) for x in model.i_latents[item]], slot]
-                      for item, slot in self._slots.items()],
-            "rows": {"used": self._used, "free": list(self._free)},
+                       [float(x) for x in model.i_latents[item]], self._items.row_of(item)]
+                      for item in self._items],
+            "rows": self._items.layout(),
         }
 
     @classmethod
@@ -440,14 +329,13 @@ class OnlineMF:
             model.u_latents[str(user)] = _vector(vector, factors)
             if rated:
                 mf._rated[str(user)] = [str(j) for j in rated][:_RATED_KEPT]
-        rows = mf._same_rows(state)
-        for item, bias, vector, *where in state["items"]:
-            slot = mf._slots[str(item)] = (
-                mf._take_row(str(item), int(where[0])) if rows else mf._new_row(str(item)))
+        items = state["items"]
+        if all(len(entry) == 4 for entry in items):  # their rows, since rows were saved
+            mf._items.take_layout(state.get("rows"), {str(e[0]): int(e[3]) for e in items})
+        for item, bias, vector, *_row in items:
             model.i_biases[str(item)] = float(bias)
             model.i_latents[str(item)] = _vector(vector, factors)
-            mf._matrix[slot] = model.i_latents[str(item)]
-            mf._bias[slot] = float(bias)
+            mf._items.put(str(item), model.i_latents[str(item)], float(bias))
         mf._recent.extend(str(item) for item in state.get("recent", ()))
         mf.learnt = int(state["learnt"])
         mf._evict()  # the bounds may be smaller now

@@ -155,13 +155,13 @@ def test_a_restored_model_keeps_every_item_in_its_row_and_scores_to_the_last_bit
     assert mf.evicted_items > 0
     again = OnlineMF.restore(orjson.loads(orjson.dumps(mf.state())), MFConfig(factors=8,
                                                                                 max_items=6))
-    assert again._slots == mf._slots and again._free == mf._free and again._used == mf._used
+    assert again.state() == mf.state()  # the same items in the same rows, the same free rows
     for user in ("A1", "B2"):
         assert again.top(user, 6) == mf.top(user, 6)
     event = Event("new item", "A1", "c0", "view", 50.0)
     mf.learn_event(event, {"c0"})
     again.learn_event(event, {"c0"})
-    assert again._slots["c0"] == mf._slots["c0"]
+    assert again.state()["items"][-1] == mf.state()["items"][-1]  # c0, in the same row
     assert again.top("A1", 6) == mf.top("A1", 6)
 
 
@@ -181,7 +181,7 @@ def test_a_state_whose_rows_do_not_add_up_takes_rows_in_order() -> None:
     state = orjson.loads(orjson.dumps(mf.state()))
     state["rows"]["used"] = 3  # fewer rows than items
     again = OnlineMF.restore(state, MFConfig(factors=8))
-    assert sorted(again._slots.values()) == list(range(len(mf._slots)))
+    assert sorted(row for *_, row in again.state()["items"]) == list(range(mf.items))
     assert [item for item, _ in again.top("A1", 5)] == [item for item, _ in mf.top("A1", 5)]
 
 
