@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from engine.errors import EngineError
-from engine.settings import Settings, load_settings, unknown_variables
+from engine.settings import Settings, load_settings, settings_lines, unknown_variables
 
 __all__ = ["main"]
 
@@ -84,10 +84,26 @@ def topics_create() -> None:
 @main.command()
 @_friendly_errors
 def worker() -> None:
-    """Run a stream worker (any number of them, on any hosts)."""
+    """Run a stream worker (any number of them, on any hosts).
+
+    It prints the settings that differ from the defaults (secrets as ***) on
+    stderr as it starts; `engine settings` shows them all.
+    """
     from engine.stream.worker import run_worker
 
-    run_worker(_settings())
+    settings = _settings()
+    changed = settings_lines(settings, changed_only=True)
+    click.echo(f"engine worker: settings changed from the defaults: {' '.join(changed) or 'none'}",
+               err=True)
+    run_worker(settings)
+
+
+@main.command("settings")
+@click.option("--changed", is_flag=True, help="only those that differ from the defaults")
+def show_settings(changed: bool) -> None:
+    """Print every setting as the engine reads it from ENGINE_* (secrets as ***)."""
+    for line in settings_lines(_settings(), changed_only=changed):
+        click.echo(line)
 
 
 @main.command()

@@ -198,12 +198,18 @@ def parse_variants(raw: str) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
-def parse_weights(raw: str) -> Mapping[str, float]:
+def parse_weights(raw: str) -> Mapping[str, float] | None:
     """Parse ``source:weight,source:weight`` (sources not named keep their default weight).
+
+    Blank: None, every source at its default weight.
 
     >>> dict(parse_weights("content:0.2,trending:0"))
     {'content': 0.2, 'trending': 0.0}
+    >>> parse_weights(" ") is None
+    True
     """
+    if not raw.strip():
+        return None
     weights = {}
     for part in raw.split(","):
         name, sep, weight = part.strip().partition(":")

@@ -33,6 +33,7 @@ __all__ = [
     "broker_addresses",
     "load_settings",
     "parse_variants",
+    "settings_lines",
     "unknown_variables",
 ]
 
@@ -297,6 +298,31 @@ def settings_env(settings: Settings) -> dict[str, str]:
     }
     env.update({f"ENGINE_TOPIC_{role.upper()}": name for role, name in settings.topics.items()})
     return env
+
+
+#: Settings whose values are secrets: :func:`settings_lines` shows them as ``***``.
+SECRETS = frozenset({"ENGINE_API_TOKEN", "ENGINE_PSEUDONYM_KEY", "ENGINE_BROKER_SASL_PASSWORD"})
+
+
+def settings_lines(settings: Settings, *, changed_only: bool = False) -> list[str]:
+    """Every setting as ``ENGINE_X=value``, as the engine reads it; secrets as ``***``.
+
+    Unset optional settings show an empty value. ``changed_only``: only those
+    that differ from the defaults.
+
+    >>> settings_lines(replace(load_settings({}), top_n=5, api_token="t"), changed_only=True)
+    ['ENGINE_TOP_N=5', 'ENGINE_API_TOKEN=***']
+    """
+    defaults, current = settings_env(load_settings({})), settings_env(settings)
+    variables = [*(f"ENGINE_{suffix}" for suffix in _PARSERS),
+                 *(f"ENGINE_TOPIC_{role.upper()}" for role in TOPIC_ROLES)]
+    lines = []
+    for var in variables:
+        value = current.get(var, "")
+        if changed_only and value == defaults.get(var, ""):
+            continue
+        lines.append(f"{var}={'***' if value and var in SECRETS else value}")
+    return lines
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:

@@ -29,11 +29,17 @@ def test_a_command_without_a_broker_fails_with_a_message_naming_the_variable(
     args = [part.format(path=events) for part in command]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
-    assert result.output.strip() == (
+    assert result.output.strip().splitlines()[-1] == (
         f"Error: ENGINE_BROKER: no broker answers at {nowhere} "
         "(is it running, and is the address right?)"
     )
     assert "Traceback" not in result.output
+    if command == ["worker"]:  # first the settings it runs with
+        assert result.output.startswith(
+            f"engine worker: settings changed from the defaults: ENGINE_BROKER={nowhere} "
+            "ENGINE_WEB_PORT=")
+    else:
+        assert len(result.output.strip().splitlines()) == 1
 
 
 def test_a_broker_url_with_a_bad_port_stops_the_command_before_connecting(
