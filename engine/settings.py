@@ -20,9 +20,9 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
-from engine import setting_parsers as p
+from engine import setting_parsers as parse
 from engine.errors import SettingsError
 from engine.setting_parsers import Variant, broker_addresses, parse_variants
 
@@ -39,8 +39,6 @@ __all__ = [
 
 #: The contract's topics, by role; ``ENGINE_TOPIC_<ROLE>`` renames each.
 TOPIC_ROLES = ("clickstream", "catalog", "recommendations", "deadletter")
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -130,71 +128,72 @@ class Settings:
 
 #: ENGINE_<NAME> -> (field, parser)
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "BROKER": ("broker", p.broker_url),
-    "APP_ID": ("app_id", p.non_empty),
-    "WEB_PORT": ("web_port", p.port),
+    "BROKER": ("broker", parse.broker_url),
+    "APP_ID": ("app_id", parse.non_empty),
+    "WEB_PORT": ("web_port", parse.port),
     "WEB_HOST": ("web_host", str),
     "DATA_DIR": ("data_dir", str),
-    "STORE": ("store", p.store_url),
-    "PARTITIONS": ("partitions", p.positive_int),
-    "TOP_N": ("top_n", p.positive_int),
-    "MAX_EVENT_BYTES": ("max_event_bytes", p.positive_int),
-    "MAX_ID_LENGTH": ("max_id_length", p.positive_int),
-    "MAX_STRING_LENGTH": ("max_string_length", p.positive_int),
-    "MAX_TAGS": ("max_tags", p.non_negative_int),
-    "MAX_NESTING": ("max_nesting", p.positive_int),
-    "MIN_EVENT_TS": ("min_event_ts", p.event_time),
-    "MAX_EVENT_TS": ("max_event_ts", p.event_time),
-    "API_TOKEN": ("api_token", p.optional_text),
-    "VARIANTS": ("variants", p.parse_variants),
-    "PSEUDONYM_KEY": ("pseudonym_key", p.optional_text),
-    "REFRESH_INTERVAL": ("refresh_interval", p.number),
-    "RATING_MIN": ("rating_min", p.number),
-    "RATING_MAX": ("rating_max", p.number),
-    "RECENT_ITEMS": ("recent_items", p.positive_int),
-    "COOCCURRENCE_WINDOW": ("cooccurrence_window", p.positive_int),
-    "NEIGHBOURS": ("neighbours", p.positive_int),
-    "ITEM_ENGAGERS": ("item_engagers", p.non_negative_int),
-    "SIMILARITY": ("similarity", p.similarity_kind),
-    "SIMILARITY_ALPHA": ("similarity_alpha", p.unit_interval),
-    "PAIR_HALF_LIFE": ("pair_half_life", p.number),
-    "SESSION_GAP": ("session_gap", p.number),
-    "INTEREST_HALF_LIFE": ("interest_half_life", p.number),
-    "TRENDING_HALF_LIFE": ("trending_half_life", p.number),
-    "DEDUP_HORIZON": ("dedup_horizon", p.positive_int),
-    "FETCH_MAX_WAIT_MS": ("fetch_max_wait_ms", p.positive_int),
-    "SESSION_TIMEOUT": ("session_timeout", p.number),
-    "HEARTBEAT_INTERVAL": ("heartbeat_interval", p.number),
-    "COMMIT_INTERVAL": ("commit_interval", p.number),
-    "PRODUCER_LINGER_MS": ("producer_linger_ms", p.non_negative_int),
-    "PRODUCER_BATCH_BYTES": ("producer_batch_bytes", p.positive_int),
-    "ITEM_BATCH_MS": ("item_batch_ms", p.positive_int),
-    "USER_FLUSH_MS": ("user_flush_ms", p.positive_int),
-    "BLEND_WEIGHTS": ("blend_weights", p.parse_weights),
-    "EXCLUDE_RECENT": ("exclude_recent", p.non_negative_int),
-    "MAX_PER_CATEGORY": ("max_per_category", p.non_negative_int),
-    "RANKER_MIN_EXAMPLES": ("ranker_min_examples", p.non_negative_int),
-    "RANKER_POOL": ("ranker_pool", p.positive_int),
-    "RANKER_LISTS": ("ranker_lists", p.non_negative_int),
-    "RANKER_GUARD": ("ranker_guard", p.flag),
-    "MF_FACTORS": ("mf_factors", p.positive_int),
-    "MF_MAX_USERS": ("mf_max_users", p.positive_int),
-    "MF_MAX_ITEMS": ("mf_max_items", p.positive_int),
-    "MF_NEGATIVES": ("mf_negatives", p.non_negative_int),
-    "CHECKPOINT_EVERY": ("checkpoint_every", p.non_negative_int),
-    "LOG_LEVEL": ("log_level", p.log_level),
-    "STANDBY_REPLICAS": ("standby_replicas", p.non_negative_int),
-    "GC_FREEZE_SECONDS": ("gc_freeze_seconds", p.number),
-    "GC_FULL_SECONDS": ("gc_full_seconds", p.number),
-    "MAX_USERS": ("max_users", p.non_negative_int),
-    "MAX_ITEMS": ("max_items", p.non_negative_int),
-    "BROKER_SECURITY_PROTOCOL": ("broker_security_protocol", p.one_of(p.SECURITY_PROTOCOLS)),
-    "BROKER_SASL_MECHANISM": ("broker_sasl_mechanism", p.one_of(p.SASL_MECHANISMS)),
-    "BROKER_SASL_USERNAME": ("broker_sasl_username", p.optional_text),
-    "BROKER_SASL_PASSWORD": ("broker_sasl_password", p.optional_text),
-    "BROKER_SSL_CAFILE": ("broker_ssl_cafile", p.readable_file),
-    "BROKER_SSL_CERTFILE": ("broker_ssl_certfile", p.readable_file),
-    "BROKER_SSL_KEYFILE": ("broker_ssl_keyfile", p.readable_file),
+    "STORE": ("store", parse.store_url),
+    "PARTITIONS": ("partitions", parse.positive_int),
+    "TOP_N": ("top_n", parse.positive_int),
+    "MAX_EVENT_BYTES": ("max_event_bytes", parse.positive_int),
+    "MAX_ID_LENGTH": ("max_id_length", parse.positive_int),
+    "MAX_STRING_LENGTH": ("max_string_length", parse.positive_int),
+    "MAX_TAGS": ("max_tags", parse.non_negative_int),
+    "MAX_NESTING": ("max_nesting", parse.positive_int),
+    "MIN_EVENT_TS": ("min_event_ts", parse.event_time),
+    "MAX_EVENT_TS": ("max_event_ts", parse.event_time),
+    "API_TOKEN": ("api_token", parse.optional_text),
+    "VARIANTS": ("variants", parse.parse_variants),
+    "PSEUDONYM_KEY": ("pseudonym_key", parse.optional_text),
+    "REFRESH_INTERVAL": ("refresh_interval", parse.number),
+    "RATING_MIN": ("rating_min", parse.number),
+    "RATING_MAX": ("rating_max", parse.number),
+    "RECENT_ITEMS": ("recent_items", parse.positive_int),
+    "COOCCURRENCE_WINDOW": ("cooccurrence_window", parse.positive_int),
+    "NEIGHBOURS": ("neighbours", parse.positive_int),
+    "ITEM_ENGAGERS": ("item_engagers", parse.non_negative_int),
+    "SIMILARITY": ("similarity", parse.similarity_kind),
+    "SIMILARITY_ALPHA": ("similarity_alpha", parse.unit_interval),
+    "PAIR_HALF_LIFE": ("pair_half_life", parse.number),
+    "SESSION_GAP": ("session_gap", parse.number),
+    "INTEREST_HALF_LIFE": ("interest_half_life", parse.number),
+    "TRENDING_HALF_LIFE": ("trending_half_life", parse.number),
+    "DEDUP_HORIZON": ("dedup_horizon", parse.positive_int),
+    "FETCH_MAX_WAIT_MS": ("fetch_max_wait_ms", parse.positive_int),
+    "SESSION_TIMEOUT": ("session_timeout", parse.number),
+    "HEARTBEAT_INTERVAL": ("heartbeat_interval", parse.number),
+    "COMMIT_INTERVAL": ("commit_interval", parse.number),
+    "PRODUCER_LINGER_MS": ("producer_linger_ms", parse.non_negative_int),
+    "PRODUCER_BATCH_BYTES": ("producer_batch_bytes", parse.positive_int),
+    "ITEM_BATCH_MS": ("item_batch_ms", parse.positive_int),
+    "USER_FLUSH_MS": ("user_flush_ms", parse.positive_int),
+    "BLEND_WEIGHTS": ("blend_weights", parse.parse_weights),
+    "EXCLUDE_RECENT": ("exclude_recent", parse.non_negative_int),
+    "MAX_PER_CATEGORY": ("max_per_category", parse.non_negative_int),
+    "RANKER_MIN_EXAMPLES": ("ranker_min_examples", parse.non_negative_int),
+    "RANKER_POOL": ("ranker_pool", parse.positive_int),
+    "RANKER_LISTS": ("ranker_lists", parse.non_negative_int),
+    "RANKER_GUARD": ("ranker_guard", parse.flag),
+    "MF_FACTORS": ("mf_factors", parse.positive_int),
+    "MF_MAX_USERS": ("mf_max_users", parse.positive_int),
+    "MF_MAX_ITEMS": ("mf_max_items", parse.positive_int),
+    "MF_NEGATIVES": ("mf_negatives", parse.non_negative_int),
+    "CHECKPOINT_EVERY": ("checkpoint_every", parse.non_negative_int),
+    "LOG_LEVEL": ("log_level", parse.log_level),
+    "STANDBY_REPLICAS": ("standby_replicas", parse.non_negative_int),
+    "GC_FREEZE_SECONDS": ("gc_freeze_seconds", parse.number),
+    "GC_FULL_SECONDS": ("gc_full_seconds", parse.number),
+    "MAX_USERS": ("max_users", parse.non_negative_int),
+    "MAX_ITEMS": ("max_items", parse.non_negative_int),
+    "BROKER_SECURITY_PROTOCOL": ("broker_security_protocol",
+                                 parse.one_of(parse.SECURITY_PROTOCOLS)),
+    "BROKER_SASL_MECHANISM": ("broker_sasl_mechanism", parse.one_of(parse.SASL_MECHANISMS)),
+    "BROKER_SASL_USERNAME": ("broker_sasl_username", parse.optional_text),
+    "BROKER_SASL_PASSWORD": ("broker_sasl_password", parse.optional_text),
+    "BROKER_SSL_CAFILE": ("broker_ssl_cafile", parse.readable_file),
+    "BROKER_SSL_CERTFILE": ("broker_ssl_certfile", parse.readable_file),
+    "BROKER_SSL_KEYFILE": ("broker_ssl_keyfile", parse.readable_file),
 }
 
 
@@ -205,11 +204,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for suffix, (name, parse) in _PARSERS.items():
+    for suffix, (name, parser) in _PARSERS.items():
         var = f"ENGINE_{suffix}"
         if var in env:
             try:
-                values[name] = parse(env[var].strip())
+                values[name] = parser(env[var].strip())
             except ValueError as exc:
                 raise SettingsError(f"{var}: {exc}") from exc
     topics = {}
