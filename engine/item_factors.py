@@ -87,9 +87,12 @@ class ItemFactors:
                 self._grow()
             row = self._used
             self._used += 1
+        self._claim(item, row)
+        return row
+
+    def _claim(self, item: str, row: int) -> None:
         self._valid[row] = True
         self._row_items[row] = item
-        return row
 
     def _grow(self) -> None:
         capacity = min(2 * len(self._valid), self.max_items + 1)
@@ -130,8 +133,7 @@ class ItemFactors:
         self._used, self._free = used, free
         for item, row in rows.items():  # reserved: put() finds them in place
             self._rows[item] = row
-            self._valid[row] = True
-            self._row_items[row] = item
+            self._claim(item, row)
         return True
 
     # -- scoring -----------------------------------------------------------

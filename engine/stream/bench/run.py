@@ -22,7 +22,7 @@ from engine.stream.bench.process import rss_mb
 from engine.stream.bench.report import environment, print_report, ratios
 from engine.stream.bench.worker import engine_throughput
 from engine.stream.broker import EmbeddedBroker
-from engine.stream.child_worker import get_json, worker_process
+from engine.stream.child_worker import worker_process, worker_stats
 
 __all__ = ["run_bench"]
 
@@ -52,8 +52,7 @@ def run_bench(settings: Settings, *, events: int = 20000,
             throughput.update(engine_throughput(bench, proc, events, timeout, broker.pid))
             results["worker_rss_mb_after_throughput"] = rss_mb(proc.pid)
             results["latency"] = latency_steps(bench, proc, data, events, rates, latency_seconds)
-            results["worker_stats"] = get_json(f"http://127.0.0.1:{bench.web_port}/stats",
-                                               bench.api_token)[1]
+            results["worker_stats"] = worker_stats(bench)
     results["environment"]["loadavg_end"] = os.getloadavg()
     ratios(results)
     print_report(results)
