@@ -14,8 +14,10 @@ on the same machine, interleaved (``PYTHONPATH=<checkout>``).
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import time
+import tracemalloc
 from collections.abc import Callable, Iterable
 
 import orjson
@@ -66,6 +68,22 @@ def per_profile(profiles: list[Profile], step: Callable[[Profile], object],
     return best
 
 
+def profile_memory(records: list[Record], config: EngineConfig) -> tuple[int, float]:
+    """Profiles after a replay, and the Python memory each holds on average (bytes):
+    what ``tracemalloc`` sees freed when they are dropped."""
+    tracemalloc.start()
+    try:
+        sim, _cost = replay(records, config)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+        count = len(sim.profiles)
+        sim.profiles.clear()
+        gc.collect()
+        return count, (held - tracemalloc.get_traced_memory()[0]) / max(count, 1)
+    finally:
+        tracemalloc.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", help="a dataset engine evaluate reads")
@@ -110,6 +128,8 @@ def main() -> None:
         print(f"{name:32s} {per_profile(profiles, step):8,.1f} CPU µs")
     size_bytes = sum(len(orjson.dumps(p.to_dict())) for p in profiles) / len(profiles)
     print(f"profile JSON size: {size_bytes:,.0f} bytes on average")
+    count, memory = profile_memory(records, config)
+    print(f"profile Python memory: {memory:,.0f} bytes on average ({count:,} profiles)")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ was scored.
 
 from __future__ import annotations
 
+import binascii
 import itertools
 
 import numpy as np
@@ -32,7 +33,8 @@ from engine.profiles import Profile, interest_shares
 from engine.ranking import Pool
 from engine.world import World
 
-__all__ = ["FEATURES", "Row", "candidate_features", "feature_rows", "feature_table"]
+__all__ = ["FEATURES", "Row", "candidate_features", "feature_rows", "feature_table", "pack_rows",
+           "unpack_rows"]
 
 Row = tuple[float, ...]  # one candidate's features, in the order of FEATURES
 
@@ -54,6 +56,7 @@ FEATURES: tuple[str, ...] = (
 )
 
 _DIGITS = 4
+_SCALE = 10.0**_DIGITS
 _RANKS = len(_SOURCES)  # first column of the sources' ranks
 _BLEND = 2 * len(_SOURCES)  # first column after them
 _COLUMN = {source: column for column, source in enumerate(_SOURCES)}
@@ -114,13 +117,61 @@ def feature_table(pool: Pool, profile: Profile | None, world: World) -> np.ndarr
 
 
 def feature_rows(table: np.ndarray) -> list[Row]:
-    """The rows of a :func:`feature_table`, as a profile remembers them.
-
-    Rows are tuples: a profile remembers them, and tuples of floats are left out of
-    the garbage collector's scans (lists of them made its full collections long).
-    """
+    """The rows of a :func:`feature_table`, as tuples of floats."""
     rounded: list[list[float]] = table.tolist()
     return list(map(tuple, rounded))
+
+
+def pack_rows(table: np.ndarray) -> str:
+    """A table of rows as a profile remembers it: one short ASCII string (see :func:`unpack_rows`).
+
+    About half the values of a feature table are 0: a bit per value says which
+    are not, and only those are kept, as float32 when that gives back exactly
+    the table's rounded values (:func:`unpack_rows` rounds them again), else as
+    float64. A served list's 20 rows take about 1.2 KB this way, against 2 KB
+    as JSON numbers, and one string object in memory against 480 floats and
+    tuples of them.
+
+    >>> table = np.array([[0.0, 0.3333, 12.5], [1.0, 0.0, 0.0]])
+    >>> packed = pack_rows(table)
+    >>> packed[:5], bool((unpack_rows(packed) == table).all())
+    ('f2x3:', True)
+    >>> pack_rows(np.array([[1 / 3]]))[:4]  # not rounded: kept as float64, exactly
+    'd1x1'
+    """
+    table = np.asarray(table, dtype=float)
+    count, width = table.shape
+    present = table != 0.0
+    values = table[present]
+    narrow = values.astype("<f4")
+    exact = bool((_rounded(narrow) == values).all())
+    kind, kept = ("f", narrow) if exact else ("d", values.astype("<f8"))
+    data = np.packbits(present).tobytes() + kept.tobytes()
+    return f"{kind}{count}x{width}:{binascii.b2a_base64(data, newline=False).decode('ascii')}"
+
+
+def unpack_rows(packed: str) -> np.ndarray:
+    """The table :func:`pack_rows` packed, the same to the last bit; ValueError if malformed."""
+    head, colon, body = packed.partition(":")
+    count, _x, width = head[1:].partition("x")
+    if not colon or head[:1] not in ("f", "d") or not (count.isdigit() and width.isdigit()):
+        raise ValueError(f"not packed feature rows: {packed[:20]!r}")
+    cells = int(count) * int(width)
+    data = binascii.a2b_base64(body, strict_mode=True)  # (raises binascii.Error, a ValueError)
+    flags = (cells + 7) // 8
+    present = np.unpackbits(np.frombuffer(data[:flags], np.uint8), count=cells).view(bool) \
+        if len(data) >= flags else None
+    kept = np.frombuffer(data[flags:], "<f4" if head[0] == "f" else "<f8")
+    if present is None or np.count_nonzero(present) != len(kept):
+        raise ValueError(f"packed feature rows of the wrong size: {head}")
+    table = np.zeros(cells)
+    table[present] = _rounded(kept) if head[0] == "f" else kept
+    return table.reshape(int(count), int(width))
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """``np.round(values, _DIGITS)`` in float64, to the bit, without its per-call overhead."""
+    return np.rint(values.astype(float) * _SCALE) / _SCALE
 
 
 def candidate_features(pool: Pool, profile: Profile | None, world: World) -> list[Row]:

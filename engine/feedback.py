@@ -4,7 +4,8 @@ A profile remembers the last few lists published for its user (bounded), as
 plain JSON values so they travel with the profile through its changelog and
 survive restarts and moves between workers. The newest one is *in force*:
 the user's next event is judged against it. Each record holds the pool the
-list was chosen from (item ids and their feature rows), the indices shown,
+list was chosen from (item ids and their feature rows, packed in one string:
+:func:`engine.features.pack_rows`), the indices shown,
 in the order shown, and, when both were computed, the blend's and the
 ranker's top n (for the online comparison of the two).
 
@@ -19,7 +20,7 @@ A low rating makes its item a negative instead. Negatives are sampled with a
 generator seeded by the event id, so a replay learns the same examples.
 
 >>> record = served_record("r-1", "learned", "blend", ["a", "b", "c"],
-...                        [[0.9], [0.5], [0.1]], shown=[0, 1], compare=([0, 1], [2, 0]))
+...                        np.array([[0.9], [0.5], [0.1]]), shown=[0, 1], compare=([0, 1], [2, 0]))
 >>> reaction = react([record], Event("e1", "u1", "c", "click", 5.0), negatives=1, positive=True)
 >>> reaction.hit, reaction.examples, reaction.comparison
 (False, (([0.1], True), ([0.9], False)), (False, True))
@@ -35,10 +36,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from engine.events import Event
+from engine.features import pack_rows, unpack_rows
 from engine.profiles import Profile
 
-__all__ = ["Example", "Reaction", "react", "remember", "served_record"]
+__all__ = ["Example", "Reaction", "react", "remember", "remembered_rows", "served_record"]
 
 Example = tuple[Sequence[float], bool]  # a candidate's feature row; did the user go for it
 
@@ -61,25 +65,40 @@ def served_record(
     variant: str,
     strategy: str,
     items: Sequence[str],
-    rows: Sequence[Sequence[float]],
+    rows: np.ndarray | None,
     *,
     shown: Sequence[int],
     compare: tuple[Sequence[int], Sequence[int]] | None = None,
 ) -> dict[str, Any]:
-    """What a profile remembers of a published list (a JSON value; ``rows`` are not copied).
+    """What a profile remembers of a published list (a JSON value).
 
-    Its sequences are tuples where they can be: the garbage collector leaves tuples
-    of strings and numbers out of its scans, and every profile holds a few records.
+    ``rows``: the pool's feature table, one row per item (None: none computed,
+    nothing to learn from). Its sequences are tuples where they can be: the
+    garbage collector leaves tuples of strings and numbers out of its scans.
     """
     return {
         "rec_id": rec_id,
         "variant": variant,
         "strategy": strategy,
         "items": tuple(items),
-        "rows": rows,
+        "rows": pack_rows(rows) if rows is not None and len(rows) else None,
         "shown": tuple(shown),
         "compare": (tuple(compare[0]), tuple(compare[1])) if compare else None,
     }
+
+
+def remembered_rows(record: dict[str, Any]) -> Sequence[Sequence[float]] | None:
+    """The feature rows of a remembered list, one per item; None when it has none to learn from.
+
+    Lists remembered before the rows were packed hold them as JSON arrays.
+    """
+    rows = record["rows"]
+    if isinstance(rows, str):
+        try:
+            rows = unpack_rows(rows)
+        except ValueError:
+            return None
+    return rows if rows is not None and len(rows) == len(record["items"]) > 0 else None
 
 
 def _compact(record: dict[str, Any]) -> dict[str, Any]:
@@ -87,9 +106,11 @@ def _compact(record: dict[str, Any]) -> dict[str, Any]:
     shown = record["shown"]
     if len(shown) == len(record["items"]) and record["compare"] is None:
         return record
+    rows = remembered_rows(record)
     return {**record, "items": tuple(record["items"][i] for i in shown),
-            "rows": tuple(record["rows"][i] for i in shown), "shown": tuple(range(len(shown))),
-            "compare": None}
+            "rows": pack_rows(np.asarray(rows)[list(shown)]) if rows is not None and shown
+            else None,
+            "shown": tuple(range(len(shown))), "compare": None}
 
 
 def remember(profile: Profile, record: dict[str, Any], keep: int) -> Profile:
@@ -120,20 +141,26 @@ def react(
         index = None
     examples: list[Example] = []
     comparison = None
-    rows = record["rows"]
-    if len(rows) != len(record["items"]):  # remembered without features: nothing to learn
+    table = remembered_rows(record) if index is not None else None
+    if table is None:  # remembered without features: nothing to learn
         index = None
+
+    def row(i: int) -> list[float]:
+        assert table is not None
+        found = table[i]
+        return found.tolist() if isinstance(found, np.ndarray) else list(found)
+
     if index is not None and not positive:
-        examples.append((rows[index], False))
+        examples.append((row(index), False))
     elif index is not None and named is not None and index in record["shown"]:
-        examples.append((rows[index], True))
+        examples.append((row(index), True))
         above = record["shown"][: record["shown"].index(index)]
-        examples.extend((rows[i], False) for i in above)
+        examples.extend((row(i), False) for i in above)
     elif index is not None:
-        examples.append((rows[index], True))
-        others = [i for i in range(len(rows)) if i != index]
+        examples.append((row(index), True))
+        others = [i for i in range(len(record["items"])) if i != index]
         picked = random.Random(event.event_id).sample(others, min(negatives, len(others)))
-        examples.extend((rows[i], False) for i in sorted(picked))
+        examples.extend((row(i), False) for i in sorted(picked))
         if named is None and record["compare"] is not None:
             blend_top, ranker_top = record["compare"]
             comparison = (index in blend_top, index in ranker_top)

@@ -35,7 +35,7 @@ from engine import __version__
 from engine.candidates import SOURCES, Candidate
 from engine.errors import SettingsError
 from engine.events import Event
-from engine.features import FEATURES, Row, feature_rows, feature_table
+from engine.features import FEATURES, feature_table
 from engine.feedback import Reaction, react, remember, served_record
 from engine.limits import InputLimits
 from engine.mf import SOURCE as MF_SOURCE
@@ -367,14 +367,13 @@ def rank_list(
         cap = CategoryCap(category_of, config.max_per_category)
         pool = backfill(blend_pool(candidates, exclude, allowed, weights, n, cap),
                         world.newest_items(), exclude, allowed, n, cap)
-        rows: list[Row] = []
+        table = None
         blend_top = list(range(len(pool.items)))
     else:  # a pool for the ranker to choose from, and to learn from reactions to the list
         pool = backfill(blend_pool(candidates, exclude, allowed, weights,
                                    max(n, config.ranker.pool)),
                         world.newest_items(), exclude, allowed, n)  # only lists short of n
         table = feature_table(pool, profile, world)
-        rows = feature_rows(table)
         blend_top = top(range(len(pool.items)))
         if ranker.warm and profile is not None and profile.recent:
             logits = ranker.scores(table)  # (a user without history gets the blend: trending)
@@ -402,7 +401,7 @@ def rank_list(
         "model": {"version": __version__, "strategy": strategy, "variant": variant},
     }
     compare = (blend_top, ranker_top) if ranker_top is not None else None
-    record = served_record(rec_id, variant, strategy, ids, rows, shown=shown, compare=compare)
+    record = served_record(rec_id, variant, strategy, ids, table, shown=shown, compare=compare)
     return RankedList(listing, record)
 
 

@@ -1,13 +1,24 @@
 """The learned ranker's view of a candidate pool: one rounded row per item, as an array to
-score and as tuples for a profile to remember."""
+score and packed in a string for a profile to remember."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+import orjson
+import pytest
+
 from engine.candidates import Candidate
 from engine.events import CatalogItem
-from engine.features import FEATURES, candidate_features, feature_rows, feature_table
+from engine.features import (
+    FEATURES,
+    candidate_features,
+    feature_rows,
+    feature_table,
+    pack_rows,
+    unpack_rows,
+)
 from engine.profiles import Profile
 from engine.ranker import OnlineRanker, RankerConfig
 from engine.ranking import Pool, blend_pool
@@ -52,6 +63,39 @@ def test_the_table_and_the_remembered_rows_hold_the_same_rounded_values() -> Non
     assert all(isinstance(row, tuple) for row in rows)
     assert rows == candidate_features(pool, profile, world)
     assert all(value == round(value, 4) for row in rows for value in row)
+
+
+def test_packed_rows_unpack_to_the_scored_table_to_the_last_bit() -> None:
+    pool, profile, world = pool_and_world()
+    table = feature_table(pool, profile, world)
+    assert np.array_equal(unpack_rows(pack_rows(table)), table)
+    rng = np.random.default_rng(7)  # every feature's range, rounded as the table rounds
+    wide = np.round(rng.uniform(-500.0, 500.0, (200, len(FEATURES))), 4)
+    wide[rng.random(wide.shape) < 0.5] = 0.0
+    packed = pack_rows(wide)
+    assert packed.startswith(f"f200x{len(FEATURES)}:")  # four bytes a value sufficed
+    assert np.array_equal(unpack_rows(packed), wide)
+
+
+def test_rows_that_four_bytes_cannot_give_back_exactly_are_kept_in_eight() -> None:
+    table = np.array([[1 / 3, 0.0], [1e-9, 2.0**40 + 0.5]])
+    packed = pack_rows(table)
+    assert packed.startswith("d2x2:")
+    assert np.array_equal(unpack_rows(packed), table)
+
+
+def test_packed_rows_take_less_room_than_json_numbers() -> None:
+    rng = np.random.default_rng(3)  # a pool of 20: about half the values are 0
+    table = np.round(rng.random((20, len(FEATURES))), 4)
+    table[rng.random(table.shape) < 0.5] = 0.0
+    assert len(pack_rows(table)) < 0.75 * len(orjson.dumps(table.tolist()))
+
+
+@pytest.mark.parametrize("packed", ["", "rows", "x2x3:AAAA", "f2x3:", "f2x3:AAAA", "f2:AA",
+                                    "f1x1:@@@@"])
+def test_unpacking_what_is_not_packed_rows_is_a_value_error(packed: str) -> None:
+    with pytest.raises(ValueError):
+        unpack_rows(packed)
 
 
 def test_the_ranker_scores_the_table_exactly_as_it_scores_the_rows() -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import orjson
 import pytest
 
 from engine.events import Event
-from engine.feedback import react, remember, served_record
+from engine.feedback import react, remember, remembered_rows, served_record
 from engine.profiles import Profile
 
 POOL = ["a", "b", "c", "d", "e", "f"]
-ROWS = [[float(n)] for n in range(len(POOL))]  # row of item n is [n]
+ROWS = np.array([[float(n)] for n in range(len(POOL))])  # row of item n is [n]
 
 
 def record(rec_id: str = "r-1", shown: list[int] | None = None,
@@ -122,7 +124,9 @@ def test_the_newest_list_is_in_force_and_older_ones_keep_only_what_was_shown() -
     newest, older = profile.served
     assert newest["rec_id"] == "r-3" and list(newest["items"]) == POOL
     assert older["rec_id"] == "r-2"
-    assert (list(older["items"]), [list(row) for row in older["rows"]], list(older["shown"]),
+    rows = remembered_rows(older)
+    assert rows is not None
+    assert (list(older["items"]), [list(row) for row in rows], list(older["shown"]),
             older["compare"]) == (["a", "b", "c"], [[0.0], [1.0], [2.0]], [0, 1, 2], None)
 
 
@@ -138,6 +142,30 @@ def test_remembered_lists_survive_the_profiles_serialisation() -> None:
     assert reaction is not None and reaction.hit
 
 
+def test_a_remembered_list_keeps_its_rows_packed_in_one_string_through_json() -> None:
+    profile = remember(Profile("u1"), record(), keep=2)
+    assert isinstance(profile.served[0]["rows"], str)
+    again = Profile.from_dict(orjson.loads(orjson.dumps(profile.to_dict())))
+    reaction = react(again.served, event("e"), negatives=2, positive=True)
+    assert reaction is not None and reaction.examples[0] == ([4.0], True)
+
+
+def test_a_list_remembered_with_rows_as_json_arrays_by_an_older_version_still_teaches() -> None:
+    older = {**record(), "rows": [[float(n)] for n in range(len(POOL))]}
+    reaction = react([older], event("e"), negatives=2, positive=True)
+    assert reaction is not None and reaction.examples[0] == ([4.0], True)
+    compacted = remember(remember(Profile("u1"), older, keep=2), record("r-2"), keep=2)
+    rows = remembered_rows(compacted.served[1])
+    assert rows is not None and [list(row) for row in rows] == [[0.0], [1.0], [2.0]]
+
+
+def test_rows_that_cannot_be_read_teach_nothing_and_stop_nothing() -> None:
+    broken = {**record(), "rows": "f6x1:not base64!"}
+    reaction = react([broken], event("b"), negatives=2, positive=True)
+    assert reaction is not None
+    assert (reaction.hit, reaction.examples) == (True, ())
+
+
 def test_a_profile_stored_before_lists_were_remembered_still_loads() -> None:
     old = Profile("u1").to_dict()
     del old["served"]
@@ -145,7 +173,7 @@ def test_a_profile_stored_before_lists_were_remembered_still_loads() -> None:
 
 
 def test_a_list_remembered_without_features_is_judged_but_teaches_nothing() -> None:
-    bare = served_record("r-1", "heuristic", "blend", ["a", "b"], [], shown=[0, 1])
+    bare = served_record("r-1", "heuristic", "blend", ["a", "b"], None, shown=[0, 1])
     for rec_id in (None, "r-1"):
         reaction = react([bare], event("b", rec_id=rec_id), negatives=2, positive=True)
         assert reaction is not None

@@ -15,6 +15,7 @@ import pytest
 
 from engine.events import CatalogItem, Event
 from engine.features import FEATURES
+from engine.feedback import remembered_rows
 from engine.pipeline import (
     BLEND,
     LEARNED,
@@ -168,8 +169,10 @@ def test_every_feature_row_has_one_value_per_feature() -> None:
     world, cfg = shop(), config()
     served = user_returns_to_an_earlier_item(world, cfg, new_ranker(cfg), "u1", "b5")
     record = served["profile"].served[0]
-    assert len(record["rows"]) == len(record["items"]) >= cfg.top_n
-    assert all(len(row) == len(FEATURES) for row in record["rows"])
+    rows = remembered_rows(record)
+    assert rows is not None
+    assert len(rows) == len(record["items"]) >= cfg.top_n
+    assert all(len(row) == len(FEATURES) for row in rows)
 
 
 # -- one contract for every strategy --------------------------------------------
@@ -242,7 +245,7 @@ def test_without_a_learned_variant_no_ranker_is_needed_and_lists_are_still_judge
     categories = [world.item(i).category for i in listed(listing)]  # type: ignore[union-attr]
     assert sorted(categories) == ["books"] * 2 + ["shoes/hiking"] * 2 + ["shoes/running"] * 2
     # (the blend's best are running shoes: the cap filled the list from further down)
-    assert profile.served[0]["rows"] == []  # nothing to learn from: no features computed
+    assert profile.served[0]["rows"] is None  # nothing to learn from: no features computed
     shown = listed(listing)
     outcome = handle_event(profile, Event("n", "u1", shown[3], "view", 9.0), world, cfg)
     assert outcome.reaction is not None and outcome.reaction.hit
