@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 
 import pytest
 
 from engine.events import Event
 from engine.privacy import engager_key
 from engine.profiles import (
+    FINGERPRINT_WIDTH,
     ItemFacts,
     PairUpdate,
     Profile,
     ProfileLimits,
     apply_event,
+    event_fingerprint,
     event_weight,
     interest_shares,
 )
@@ -192,6 +195,31 @@ def test_the_dedup_horizon_remembers_the_last_event_ids_only() -> None:
     events = [event(f"i{n}") for n in range(5)]
     profile, _ = replay([(e, ItemFacts()) for e in events], limits)
     assert [profile.has_seen(e.event_id) for e in events] == [False, False, True, True, True]
+
+
+def test_the_dedup_horizon_takes_one_string_of_fixed_width_fingerprints() -> None:
+    limits = ProfileLimits(dedup_horizon=1000)
+    events = [replace(event("i1"), event_id=f"e-{n}-" + "x" * (n % 50)) for n in range(1200)]
+    profile, _ = replay([(e, ItemFacts()) for e in events], limits)
+    assert isinstance(profile.seen, str) and len(profile.seen) == 1000 * FINGERPRINT_WIDTH
+    assert not any(profile.has_seen(e.event_id) for e in events[:200])
+    assert all(profile.has_seen(e.event_id) for e in events[200:])
+
+
+def test_a_fingerprint_found_across_two_others_is_not_a_match() -> None:
+    token = event_fingerprint("e-straddling")
+    half = FINGERPRINT_WIDTH // 2
+    profile = Profile("u1", seen="a" * half + token + "b" * half)
+    assert not profile.has_seen("e-straddling")
+    assert Profile("u1", seen="a" * FINGERPRINT_WIDTH + token).has_seen("e-straddling")
+
+
+def test_a_profile_that_stored_event_ids_themselves_still_knows_them() -> None:
+    profile, _ = replay([(replace(event("i1"), event_id="e-1"), SHOES)])
+    stored = {**profile.to_dict(), "seen": ["e-0", "e-1"]}  # as an older version stored them
+    again = Profile.from_dict(stored)
+    assert again.has_seen("e-0") and again.has_seen("e-1") and not again.has_seen("e-2")
+    assert again.seen == event_fingerprint("e-0") + profile.seen
 
 
 def test_a_profile_survives_a_round_trip_through_its_dict() -> None:
