@@ -87,8 +87,9 @@ def served_record(
     }
 
 
-def remembered_rows(record: dict[str, Any]) -> Sequence[Sequence[float]] | None:
-    """The feature rows of a remembered list, one per item; None when it has none to learn from.
+def remembered_rows(record: dict[str, Any]) -> np.ndarray | Sequence[Sequence[float]] | None:
+    """The feature rows of a remembered list, one per item; None when it has none to learn
+    from, or none that can be read.
 
     Lists remembered before the rows were packed hold them as JSON arrays.
     """
@@ -98,7 +99,9 @@ def remembered_rows(record: dict[str, Any]) -> Sequence[Sequence[float]] | None:
             rows = unpack_rows(rows)
         except ValueError:
             return None
-    return rows if rows is not None and len(rows) == len(record["items"]) > 0 else None
+    elif not isinstance(rows, (list, tuple)):
+        return None
+    return rows if len(rows) == len(record["items"]) > 0 else None
 
 
 def _compact(record: dict[str, Any]) -> dict[str, Any]:

@@ -159,8 +159,9 @@ def test_a_list_remembered_with_rows_as_json_arrays_by_an_older_version_still_te
     assert rows is not None and [list(row) for row in rows] == [[0.0], [1.0], [2.0]]
 
 
-def test_rows_that_cannot_be_read_teach_nothing_and_stop_nothing() -> None:
-    broken = {**record(), "rows": "f6x1:not base64!"}
+@pytest.mark.parametrize("rows", ["f6x1:not base64!", "f6x1:gA==", {"a": 1}, 6.0])
+def test_rows_that_cannot_be_read_teach_nothing_and_stop_nothing(rows: Any) -> None:
+    broken = {**record(), "rows": rows}
     reaction = react([broken], event("b"), negatives=2, positive=True)
     assert reaction is not None
     assert (reaction.hit, reaction.examples) == (True, ())
