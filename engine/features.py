@@ -66,8 +66,8 @@ _LOGS = slice(_BLEND + 3, _BLEND + 5)  # popularity and trend: log(1 + value)
 def feature_table(pool: Pool, profile: Profile | None, world: World) -> np.ndarray:
     """One row (see :data:`FEATURES`) per item of ``pool``, in the pool's order, as an array.
 
-    The ranker scores the array as it is; :func:`feature_rows` makes the rows a
-    profile remembers. Each row is filled in Python, item by item (the lookups
+    The ranker scores the array as it is; :func:`pack_rows` packs it for a
+    profile to remember. Each row is filled in Python, item by item (the lookups
     need it), and the array is made from them in one pass: numpy's per-call
     cost makes column-wise filling dearer at this size.
     """
