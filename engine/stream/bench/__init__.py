@@ -38,8 +38,15 @@ produced at that fixed rate for ``latency_seconds``; a group-less consumer of
 the recommendations topic (``fetch_max_wait_ms`` 10) matches lists to events
 by ``trigger_event_id``. Producer and consumer are tasks of one event loop in
 this process, so both timestamps come from the same ``time.time()``. Reported:
-p50/p95/p99/max of (list received - event sent) in ms, and the share of
-events whose list was seen (an event that changes nothing publishes none).
+p50/p95/p99/max of (list received - event sent) in ms, the share of events
+whose list was seen (an event that changes nothing publishes none), and the
+shares of a core the worker and the broker used.
+
+The latency floor (d0): just before each latency step, the same events go
+through a raw aiokafka pass-through in a child process (its own topics; the
+worker's fetch wait, linger and batch size; uvloop), measured the same way:
+what the broker, the clients and the fetch waits alone cost at that rate. The
+report prints the engine's p99 over the floor's.
 
 Memory (e): the worker's VmRSS after (c) and after each latency step.
 
@@ -47,7 +54,8 @@ Nothing here asserts a timing: it measures and reports.
 
 Modules, one idea each: :mod:`.data` (the events), :mod:`.kafka` (broker
 plumbing), :mod:`.process` (CPU time and RSS from ``/proc``), :mod:`.ceilings`
-((a), (b) and (b')), :mod:`.worker` ((c)), :mod:`.latency` ((d) and (e)),
+((a), (b) and (b')), :mod:`.worker` ((c)), :mod:`.pass_through` ((d0)),
+:mod:`.latency` ((d0), (d) and (e)),
 :mod:`.report` (ratios and tables) and :mod:`.run` (one whole run).
 """
 

@@ -6,8 +6,13 @@ group-less consumer of the recommendations topic (``fetch_max_wait_ms`` 10)
 matches lists to events by ``trigger_event_id``. Producer and consumer are
 tasks of one event loop in this process, so both timestamps come from the same
 ``time.time()``. Reported: p50/p95/p99/max of (list received - event sent) in
-ms, and the share of events whose list was seen (an event that changes nothing
-publishes none). Memory (e): the worker's VmRSS after each step.
+ms, the share of events whose list was seen (an event that changes nothing
+publishes none), and the shares of a core the worker and the broker used.
+Memory (e): the worker's VmRSS after each step.
+
+(d0) The floor: just before each step, the same events go through a raw
+aiokafka pass-through (:mod:`.pass_through`) on topics of its own, measured
+the same way, each event matched by its ``event_id``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import asyncio
 import math
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import click
@@ -31,31 +38,41 @@ from engine.stream.bench.worker import collector_pauses, done_count, wait_done
 from engine.stream.child_worker import wait_settled
 from engine.stream.connection import client_options
 
-__all__ = ["latency_steps"]
+__all__ = ["Floor", "floor_latency", "latency_steps"]
 
 _GRACE = 1.0  # seconds to wait for lists once the worker has finished a step's events
 
 
 def latency_steps(bench: Settings, proc: subprocess.Popen[bytes], data: BenchData, events: int,
-                  rates: tuple[int, ...], seconds: float) -> list[dict[str, Any]]:
+                  rates: tuple[int, ...], seconds: float, *, broker_pid: int | None = None,
+                  floor: Floor | None = None) -> list[dict[str, Any]]:
     """One latency step per rate, each after the worker has caught up with everything before.
 
     ``events``: what the worker has been given before (their event times come first).
+    ``floor``: the pass-through (:mod:`.pass_through`) and its source and sink topics;
+    each step's events go through it first, measured the same way (``"floor"``).
+    ``broker_pid``: to report the broker's share of a core during each step.
     """
     steps = []
     total = events
     first_round = -(-events // len(data.events))  # after the throughput rounds' event times
     for number, rate in enumerate(rates):
         step_events = latency_events(data, rate, seconds, first_round + number)
-        click.echo(f"(d) latency at {rate} events/s for {seconds:g} s ...")
-        cpu, started = cpu_seconds(proc.pid), time.perf_counter()
-        paused = collector_pauses(bench)
         drain = 30.0 + len(step_events) / 100  # an overloaded worker drains its backlog
-        step = asyncio.run(_latency_step(bench, step_events, rate, total + len(step_events),
-                                         drain=drain))
-        step["worker_cpu_share"] = round(
-            (cpu_seconds(proc.pid) - cpu) / (time.perf_counter() - started), 2)
-        total += len(step_events)
+        floor_step = None
+        if floor is not None:
+            click.echo(f"(d0) raw pass-through at {rate} events/s for {seconds:g} s ...")
+            floor_step = floor_latency(bench, floor, step_events, rate, broker_pid=broker_pid)
+        click.echo(f"(d) latency at {rate} events/s for {seconds:g} s ...")
+        paused = collector_pauses(bench)
+        target = total + len(step_events)
+        started = time.perf_counter()
+        step = _measured(proc.pid, broker_pid, _latency_step(
+            bench, step_events, rate, source=bench.topic("clickstream"),
+            sink=bench.topic("recommendations"), trigger=_trigger, drain=drain,
+            finished=partial(_has_done, bench, target)))
+        step["worker_cpu_share"] = step.pop("cpu_share")
+        total = target
         for _ in wait_done(bench, proc, total, 120.0 + len(step_events) / 200):
             pass  # caught up before the next step and before reading its memory
         step["worker_idle_after_s"] = round(wait_settled(bench, proc, 120.0) - started, 1)
@@ -63,43 +80,91 @@ def latency_steps(bench: Settings, proc: subprocess.Popen[bytes], data: BenchDat
             step["gc_pause_s"] = round(now[0] - paused[0], 3)  # until the worker settled
             step["full_collections"] = now[1] - paused[1]
         step["worker_rss_mb"] = rss_mb(proc.pid)
+        if floor_step is not None:
+            step["floor"] = floor_step
         steps.append(step)
     return steps
 
 
-async def _latency_step(settings: Settings, events: list[KV], rate: int, target: int,
-                        drain: float) -> dict[str, Any]:
-    """Produce ``events`` at ``rate``/s; match the lists they trigger; latency figures.
+@dataclass(frozen=True)
+class Floor:
+    """The running pass-through of :mod:`.pass_through`, and the topics it connects."""
 
-    ``target``: the worker's finished-events count once it has all of ``events``.
+    proc: subprocess.Popen[bytes]
+    source: str
+    sink: str
+
+
+def floor_latency(bench: Settings, floor: Floor, events: list[KV], rate: int, *,
+                  broker_pid: int | None = None) -> dict[str, Any]:
+    """(d0): ``events`` through the pass-through at ``rate``/s; the same figures as a step's.
+
+    ``cpu_share``: the pass-through's share of a core meanwhile.
     """
-    lists = _Lists()
+    return _measured(floor.proc.pid, broker_pid, _latency_step(
+        bench, events, rate, source=floor.source, sink=floor.sink, trigger=_event_id,
+        finished=None, drain=30.0 + len(events) / 100))
+
+
+def _has_done(bench: Settings, target: int) -> bool:
+    """Whether the worker has finished ``target`` events (its ``/stats``)."""
+    return (done_count(bench) or 0) >= target
+
+
+def _measured(pid: int, broker_pid: int | None,
+              step: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """``step``'s figures, with the shares of a core ``pid`` and the broker used meanwhile."""
+    cpu = cpu_seconds(pid)
+    broker = cpu_seconds(broker_pid) if broker_pid is not None else 0.0
+    started = time.perf_counter()
+    figures = asyncio.run(step)
+    elapsed = time.perf_counter() - started
+    figures["cpu_share"] = round((cpu_seconds(pid) - cpu) / elapsed, 2)
+    if broker_pid is not None:
+        figures["broker_cpu_share"] = round((cpu_seconds(broker_pid) - broker) / elapsed, 2)
+    return figures
+
+
+#: What identifies the event an output record answers, and when it was made (None: unknown).
+Trigger = Callable[[bytes | None], tuple[str | None, float | None]]
+
+
+async def _latency_step(settings: Settings, events: list[KV], rate: int, *, source: str,
+                        sink: str, trigger: Trigger, finished: Callable[[], bool] | None,
+                        drain: float) -> dict[str, Any]:
+    """Produce ``events`` to ``source`` at ``rate``/s; match what ``sink`` answers; figures.
+
+    ``finished``: whether whoever answers has taken every event (asked in a
+    thread); None when every event is answered.
+    """
+    lists = _Lists(trigger)
     consumer = group_less_consumer(settings)
     producer = AIOKafkaProducer(**client_options(settings))
     await consumer.start()
     await producer.start()
     try:
-        partitions = await assign_all(consumer, settings.topic("recommendations"))
+        partitions = await assign_all(consumer, sink)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve the end now, before anything is sent
             await consumer.position(tp)
-        sending = asyncio.create_task(_send_paced(producer, settings, events, rate, lists.sent))
-        await _match_lists(consumer, sending, lists, lambda: done_count(settings), target, drain)
+        sending = asyncio.create_task(_send_paced(producer, source, events, rate, lists.sent))
+        await _match_lists(consumer, sending, lists, finished, drain)
         elapsed = await sending
     finally:
         await producer.stop()
         await consumer.stop()
-    computed = sorted(lists.computed.values())
-    return {"rate": rate, "sent": len(lists.sent),
-            "achieved_rate": round(len(lists.sent) / elapsed),
-            **_latency_figures(lists.sent, lists.seen),
-            "until_computed_p50_ms": _percentile_ms(computed, 0.5),
-            "until_computed_p99_ms": _percentile_ms(computed, 0.99)}
+    figures = {"rate": rate, "sent": len(lists.sent),
+               "achieved_rate": round(len(lists.sent) / elapsed),
+               **_latency_figures(lists.sent, lists.seen)}
+    if lists.computed:
+        computed = sorted(lists.computed.values())
+        figures["until_computed_p50_ms"] = _percentile_ms(computed, 0.5)
+        figures["until_computed_p99_ms"] = _percentile_ms(computed, 0.99)
+    return figures
 
 
-async def _send_paced(producer: AIOKafkaProducer, settings: Settings, events: list[KV],
+async def _send_paced(producer: AIOKafkaProducer, topic: str, events: list[KV],
                       rate: int, sent: dict[str, float]) -> float:
-    topic = settings.topic("clickstream")
     started = time.monotonic()
     for index, (key, value) in enumerate(events):
         delay = started + index / rate - time.monotonic()
@@ -112,11 +177,11 @@ async def _send_paced(producer: AIOKafkaProducer, settings: Settings, events: li
 
 
 async def _match_lists(consumer: AIOKafkaConsumer, sending: asyncio.Task[float],
-                       lists: _Lists, worker: Callable[[], int | None], target: int,
+                       lists: _Lists, finished: Callable[[], bool] | None,
                        drain: float) -> None:
-    """Match lists to sent events until every event has its list, or the worker has finished
-    ``target`` events and ``_GRACE`` s passed (events that change nothing publish no list),
-    or ``drain`` s passed after the last send."""
+    """Match lists to sent events until every event has its list, or ``finished()`` and
+    ``_GRACE`` s passed (events that change nothing publish no list), or ``drain`` s passed
+    after the last send."""
     sent_all = finish = float("inf")
     checked = 0.0
     while time.monotonic() < min(finish, sent_all + drain):
@@ -128,17 +193,17 @@ async def _match_lists(consumer: AIOKafkaConsumer, sending: asyncio.Task[float],
             return
         now = time.monotonic()
         sent_all = min(sent_all, now)
-        if finish == float("inf") and now - checked > 0.5:
+        if finished is not None and finish == float("inf") and now - checked > 0.5:
             checked = now
-            done = await asyncio.to_thread(worker)
-            if done is not None and done >= target:
+            if await asyncio.to_thread(finished):
                 finish = now + _GRACE
 
 
 class _Lists:
     """Send times by event id, and what was seen of the lists those events triggered."""
 
-    def __init__(self) -> None:
+    def __init__(self, trigger: Trigger) -> None:
+        self.trigger = trigger
         self.sent: dict[str, float] = {}
         self.seen: dict[str, float] = {}  # event id -> list received - event sent (s)
         self.computed: dict[str, float] = {}  # event id -> list generated_at - event sent (s)
@@ -146,19 +211,30 @@ class _Lists:
     def receive(self, batches: Iterable[list[Any]], received: float) -> None:
         for records in batches:
             for record in records:
-                trigger, generated_at = _trigger(record.value)
-                if trigger in self.sent and trigger not in self.seen:
-                    self.seen[trigger] = received - self.sent[trigger]
-                    self.computed[trigger] = generated_at - self.sent[trigger]
+                event_id, generated_at = self.trigger(record.value)
+                if event_id in self.sent and event_id not in self.seen:
+                    self.seen[event_id] = received - self.sent[event_id]
+                    if generated_at is not None:
+                        self.computed[event_id] = generated_at - self.sent[event_id]
 
 
-def _trigger(value: bytes | None) -> tuple[str | None, float]:
-    """A list's ``trigger_event_id`` and ``generated_at`` (None, 0 for a tombstone)."""
+def _trigger(value: bytes | None) -> tuple[str | None, float | None]:
+    """A list's ``trigger_event_id`` and ``generated_at`` (None, None for a tombstone)."""
     if value is None:
-        return None, 0.0
+        return None, None
     listing = orjson.loads(value)
     trigger = listing.get("trigger_event_id")
     return (trigger if isinstance(trigger, str) else None), float(listing["generated_at"])
+
+
+def _event_id(value: bytes | None) -> tuple[str | None, float | None]:
+    """The ``event_id`` of an event passed through as it was (no time of making).
+
+    >>> _event_id(b'{"event_id": "e-1", "user_id": "u"}'), _event_id(None)
+    (('e-1', None), (None, None))
+    """
+    event_id = orjson.loads(value).get("event_id") if value is not None else None
+    return (event_id if isinstance(event_id, str) else None), None
 
 
 def _latency_figures(sent: dict[str, float], seen: dict[str, float]) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from engine.stream.admin import create_topics
 from engine.stream.bench.ceilings import faust_consume_only, faust_pass_through, raw_ceiling
 from engine.stream.bench.data import BenchData, bench_data, repeated_events
 from engine.stream.bench.kafka import bench_settings, create_topic, produce
-from engine.stream.bench.latency import latency_steps
+from engine.stream.bench.latency import Floor, latency_steps
+from engine.stream.bench.pass_through import pass_through_process
 from engine.stream.bench.process import rss_mb
 from engine.stream.bench.report import environment, print_report, ratios
 from engine.stream.bench.worker import engine_throughput
@@ -51,7 +52,11 @@ def run_bench(settings: Settings, *, events: int = 20000,
             click.echo("(c) engine worker: starting, then consuming the same events ...")
             throughput.update(engine_throughput(bench, proc, events, timeout, broker.pid))
             results["worker_rss_mb_after_throughput"] = rss_mb(proc.pid)
-            results["latency"] = latency_steps(bench, proc, data, events, rates, latency_seconds)
+            source, sink = _floor_topics(bench)
+            with pass_through_process(bench, source, sink, workdir / "pass-through") as floor:
+                results["latency"] = latency_steps(
+                    bench, proc, data, events, rates, latency_seconds, broker_pid=broker.pid,
+                    floor=Floor(floor, source, sink))
             results["worker_stats"] = worker_stats(bench)
     results["environment"]["loadavg_end"] = os.getloadavg()
     ratios(results)
@@ -63,10 +68,16 @@ def run_bench(settings: Settings, *, events: int = 20000,
     return results
 
 
+def _floor_topics(bench: Settings) -> tuple[str, str]:
+    """The source and sink topics of the latency floor's pass-through."""
+    return f"{bench.app_id}-floor-in", f"{bench.app_id}-floor-out"
+
+
 def _prepare(bench: Settings, data: BenchData, events: int) -> None:
     asyncio.run(create_topics(bench))
-    asyncio.run(create_topic(bench, f"{bench.app_id}-raw-out"))
-    asyncio.run(create_topic(bench, f"{bench.app_id}-pass-through-out"))
+    for topic in (f"{bench.app_id}-raw-out", f"{bench.app_id}-pass-through-out",
+                  *_floor_topics(bench)):
+        asyncio.run(create_topic(bench, topic))
     items = asyncio.run(produce(bench, bench.topic("catalog"), data.catalog))
     produced = asyncio.run(produce(bench, bench.topic("clickstream"),
                                    repeated_events(data, events)))
