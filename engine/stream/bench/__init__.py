@@ -53,7 +53,8 @@ Memory (e): the worker's VmRSS after (c) and after each latency step.
 Nothing here asserts a timing: it measures and reports.
 
 Modules, one idea each: :mod:`.data` (the events), :mod:`.kafka` (broker
-plumbing), :mod:`.process` (CPU time and RSS from ``/proc``), :mod:`.ceilings`
+plumbing), :mod:`.process` (CPU time and RSS from ``/proc``), :mod:`.children`
+(child processes on a JSON config), :mod:`.ceilings`
 ((a), (b) and (b')), :mod:`.worker` ((c)), :mod:`.pass_through` ((d0)),
 :mod:`.latency` ((d0), (d) and (e)),
 :mod:`.report` (ratios and tables) and :mod:`.run` (one whole run).

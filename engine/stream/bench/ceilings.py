@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -26,10 +25,9 @@ from aiokafka import AIOKafkaProducer
 
 from engine.errors import EngineError
 from engine.settings import Settings, replace
+from engine.stream.bench.children import child_process, wait_for_file
 from engine.stream.bench.kafka import assign_all, group_less_consumer
 from engine.stream.bench.process import rate
-from engine.stream.bench.worker import POLL
-from engine.stream.child_worker import stop_process
 from engine.stream.connection import client_options
 
 __all__ = ["faust_consume_only", "faust_pass_through", "faust_sink_main", "raw_ceiling"]
@@ -173,25 +171,10 @@ def _faust_child(settings: Settings, topic: str, forward_to: str | None, n: int,
               "producer_linger_ms": settings.producer_linger_ms,
               "producer_batch_bytes": settings.producer_batch_bytes,
               "forward_to": forward_to, "result": str(result)}
-    config_path = files.with_name(f"{name}-config.json")
-    config_path.write_text(json.dumps(config))
-    command = [sys.executable, "-c",
-               "from engine.stream.bench.ceilings import faust_sink_main; faust_sink_main()",
-               str(config_path)]
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while not result.exists():
-            if proc.poll() is not None:
-                raise EngineError(f"the Faust {name} app exited with code {proc.returncode} "
-                                  f"(log: {log_path})")
-            if time.monotonic() > deadline:
-                raise EngineError(f"the Faust {name} app did not see {n} events in "
-                                  f"{timeout:.0f} s (log: {log_path})")
-            time.sleep(POLL)
-    finally:
-        stop_process(proc)
+    with child_process("engine.stream.bench.ceilings", "faust_sink_main", config,
+                       files.with_name(f"{name}-config.json"), log_path) as proc:
+        wait_for_file(proc, result, timeout, f"the Faust {name} app",
+                      f"did not see {n} events in {timeout:.0f} s", log_path)
     report = json.loads(result.read_text())
     return rate(n, report["seconds"], report["cpu_seconds"])
 

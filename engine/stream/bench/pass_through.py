@@ -16,7 +16,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,11 +24,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from engine.errors import EngineError
 from engine.settings import Settings, replace
+from engine.stream.bench.children import child_process, wait_for_file
 from engine.stream.bench.kafka import assign_all
-from engine.stream.bench.worker import POLL
-from engine.stream.child_worker import stop_process
 from engine.stream.connection import client_options
 
 __all__ = ["pass_through_main", "pass_through_process"]
@@ -49,26 +46,11 @@ def pass_through_process(settings: Settings, source: str, sink: str,
               "fetch_max_wait_ms": settings.fetch_max_wait_ms,
               "producer_linger_ms": settings.producer_linger_ms,
               "producer_batch_bytes": settings.producer_batch_bytes, "ready": str(ready)}
-    config_path = files.with_suffix(".json")
-    config_path.write_text(json.dumps(config))
-    command = [sys.executable, "-c",
-               "from engine.stream.bench.pass_through import pass_through_main; "
-               "pass_through_main()", str(config_path)]
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + _READY_WITHIN
-        while not ready.exists():
-            if proc.poll() is not None:
-                raise EngineError(f"the pass-through exited with code {proc.returncode} "
-                                  f"(log: {log_path})")
-            if time.monotonic() > deadline:
-                raise EngineError(f"the pass-through was not reading after "
-                                  f"{_READY_WITHIN:.0f} s (log: {log_path})")
-            time.sleep(POLL)
+    with child_process("engine.stream.bench.pass_through", "pass_through_main", config,
+                       files.with_suffix(".json"), log_path) as proc:
+        wait_for_file(proc, ready, _READY_WITHIN, "the pass-through",
+                      f"was not reading after {_READY_WITHIN:.0f} s", log_path)
         yield proc
-    finally:
-        stop_process(proc)
 
 
 def pass_through_main(config_path: str | None = None) -> None:
