@@ -113,13 +113,15 @@ def _has_done(bench: Settings, target: int) -> bool:
 
 def _measured(pid: int, broker_pid: int | None,
               step: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
-    """``step``'s figures, with the shares of a core ``pid`` and the broker used meanwhile."""
-    cpu = cpu_seconds(pid)
+    """``step``'s figures, with the shares of a core that ``pid``, the broker and this
+    process (the load and the measuring consumer: ``bench_cpu_share``) used meanwhile."""
+    cpu, own = cpu_seconds(pid), time.process_time()
     broker = cpu_seconds(broker_pid) if broker_pid is not None else 0.0
     started = time.perf_counter()
     figures = asyncio.run(step)
     elapsed = time.perf_counter() - started
     figures["cpu_share"] = round((cpu_seconds(pid) - cpu) / elapsed, 2)
+    figures["bench_cpu_share"] = round((time.process_time() - own) / elapsed, 2)
     if broker_pid is not None:
         figures["broker_cpu_share"] = round((cpu_seconds(broker_pid) - broker) / elapsed, 2)
     return figures

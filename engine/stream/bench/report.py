@@ -82,13 +82,14 @@ def print_report(results: dict[str, Any]) -> None:
     click.echo("\nlatency: event sent -> its list consumed (ms)")
     click.echo(f"  {'rate/s':>7}{'sent':>7}{'seen':>8}{'p50':>8}{'p95':>8}{'p99':>8}"
                f"{'max':>8}{'computed p50':>13}{'p99':>8}{'worker CPU':>11}{'broker CPU':>11}"
-               f"{'settled s':>10}{'RSS MB':>8}{'GC s':>7}{'full GCs':>9}")
+               f"{'bench CPU':>10}{'settled s':>10}{'RSS MB':>8}{'GC s':>7}{'full GCs':>9}")
     for step in results["latency"]:
         click.echo(f"  {step['rate']:>7}{step['sent']:>7}{step['seen_share']:>8.1%}"
                    + "".join(_ms(step[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))
                    + _ms(step["until_computed_p50_ms"], 13)
                    + _ms(step.get("until_computed_p99_ms"))
                    + f"{step['worker_cpu_share']:>11.0%}{_share(step.get('broker_cpu_share'))}"
+                   + _share(step.get("bench_cpu_share"), 10)
                    + f"{step['worker_idle_after_s']:>10.1f}"
                    + f"{step['worker_rss_mb'] or 0:>8.0f}"
                    + (f"{step['gc_pause_s']:>7.2f}{step['full_collections']:>9}"
@@ -106,7 +107,8 @@ def _print_floor(steps: list[dict[str, Any]]) -> None:
     click.echo("\nlatency floor (d0): the same events through a raw aiokafka pass-through, "
                "just before each step (ms)")
     click.echo(f"  {'rate/s':>7}{'sent':>7}{'seen':>8}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}"
-               f"{'pass-through CPU':>17}{'broker CPU':>11}{'engine p99 / floor p99':>24}")
+               f"{'pass-through CPU':>17}{'broker CPU':>11}{'bench CPU':>10}"
+               f"{'engine p99 / floor p99':>24}")
     for step in steps:
         if (floor := step.get("floor")) is None:
             continue
@@ -115,7 +117,7 @@ def _print_floor(steps: list[dict[str, Any]]) -> None:
         click.echo(f"  {floor['rate']:>7}{floor['sent']:>7}{floor['seen_share']:>8.1%}"
                    + "".join(_ms(floor[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))
                    + f"{floor['cpu_share']:>17.0%}{_share(floor.get('broker_cpu_share'))}"
-                   + over)
+                   + _share(floor.get("bench_cpu_share"), 10) + over)
 
 
 def _share(value: float | None, width: int = 11) -> str:
