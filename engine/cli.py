@@ -185,7 +185,8 @@ def evaluate(path: Path, limit: int | None, json_path: Path | None, methods: str
 @_friendly_errors
 def bench(events: int, rates: tuple[int, ...], seconds: float, out: Path | None,
           memory_at: str | None, copies: int) -> None:
-    """Throughput against raw aiokafka and Faust ceilings, latency at fixed rates, memory."""
+    """Throughput against raw aiokafka and Faust ceilings; latency at fixed rates against a raw
+    pass-through's; memory."""
     if memory_at is not None:
         _memory_bench(memory_at, copies, out)
         return
