@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from engine.settings import Settings, load_settings
 from engine.stream.bench.data import KV, bench_data, latency_events
 from engine.stream.bench.kafka import assign_all, bench_settings, create_topic
-from engine.stream.bench.latency import Floor, floor_latency
+from engine.stream.bench.latency import Floor, floor_latency, send_paced
 from engine.stream.bench.pass_through import pass_through_process
 from engine.stream.bench.process import cpu_seconds
 from engine.stream.broker import EmbeddedBroker
@@ -107,12 +107,7 @@ async def _send_paced_only(settings: Settings, topic: str, events: list[KV], rat
     await producer.start()
     reading = asyncio.create_task(_read_along(settings, topic)) if reader else None
     try:
-        started = time.monotonic()
-        for index, (key, value) in enumerate(events):
-            if (delay := started + index / rate - time.monotonic()) > 0:
-                await asyncio.sleep(delay)
-            await producer.send(topic, value, key=key)
-        await producer.flush()
+        await send_paced(producer, topic, events, rate)
     finally:
         await producer.stop()
         if reading is not None:

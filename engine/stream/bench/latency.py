@@ -38,7 +38,7 @@ from engine.stream.bench.worker import collector_pauses, done_count, wait_done
 from engine.stream.child_worker import wait_settled
 from engine.stream.connection import client_options
 
-__all__ = ["Floor", "floor_latency", "latency_steps"]
+__all__ = ["Floor", "floor_latency", "latency_steps", "send_paced"]
 
 _GRACE = 1.0  # seconds to wait for lists once the worker has finished a step's events
 
@@ -58,7 +58,6 @@ def latency_steps(bench: Settings, proc: subprocess.Popen[bytes], data: BenchDat
     first_round = -(-events // len(data.events))  # after the throughput rounds' event times
     for number, rate in enumerate(rates):
         step_events = latency_events(data, rate, seconds, first_round + number)
-        drain = 30.0 + len(step_events) / 100  # an overloaded worker drains its backlog
         floor_step = None
         if floor is not None:
             click.echo(f"(d0) raw pass-through at {rate} events/s for {seconds:g} s ...")
@@ -69,7 +68,7 @@ def latency_steps(bench: Settings, proc: subprocess.Popen[bytes], data: BenchDat
         started = time.perf_counter()
         step = _measured(proc.pid, broker_pid, _latency_step(
             bench, step_events, rate, source=bench.topic("clickstream"),
-            sink=bench.topic("recommendations"), trigger=_trigger, drain=drain,
+            sink=bench.topic("recommendations"), trigger=_trigger, drain=_drain(step_events),
             finished=partial(_has_done, bench, target)))
         step["worker_cpu_share"] = step.pop("cpu_share")
         total = target
@@ -103,7 +102,12 @@ def floor_latency(bench: Settings, floor: Floor, events: list[KV], rate: int, *,
     """
     return _measured(floor.proc.pid, broker_pid, _latency_step(
         bench, events, rate, source=floor.source, sink=floor.sink, trigger=_event_id,
-        finished=None, drain=30.0 + len(events) / 100))
+        finished=None, drain=_drain(events)))
+
+
+def _drain(events: list[KV]) -> float:
+    """Seconds to wait for answers after the last send: an overloaded worker drains a backlog."""
+    return 30.0 + len(events) / 100
 
 
 def _has_done(bench: Settings, target: int) -> bool:
@@ -149,7 +153,7 @@ async def _latency_step(settings: Settings, events: list[KV], rate: int, *, sour
         await consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve the end now, before anything is sent
             await consumer.position(tp)
-        sending = asyncio.create_task(_send_paced(producer, source, events, rate, lists.sent))
+        sending = asyncio.create_task(send_paced(producer, source, events, rate, lists.sent))
         await _match_lists(consumer, sending, lists, finished, drain)
         elapsed = await sending
     finally:
@@ -163,14 +167,19 @@ async def _latency_step(settings: Settings, events: list[KV], rate: int, *, sour
             "until_computed_p99_ms": _percentile_ms(computed, 0.99)}
 
 
-async def _send_paced(producer: AIOKafkaProducer, topic: str, events: list[KV],
-                      rate: int, sent: dict[str, float]) -> float:
+async def send_paced(producer: AIOKafkaProducer, topic: str, events: list[KV],
+                     rate: int, sent: dict[str, float] | None = None) -> float:
+    """Send ``events`` to ``topic`` at ``rate``/s and flush; the seconds it took.
+
+    ``sent``: where to note each event's id and send time.
+    """
     started = time.monotonic()
     for index, (key, value) in enumerate(events):
         delay = started + index / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        sent[orjson.loads(value)["event_id"]] = time.time()
+        if sent is not None:
+            sent[orjson.loads(value)["event_id"]] = time.time()
         await producer.send(topic, value, key=key)
     await producer.flush()
     return time.monotonic() - started
