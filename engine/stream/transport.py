@@ -25,6 +25,7 @@ from faust.types import TP
 
 from engine.settings import Settings
 from engine.stream.connection import client_options
+from engine.stream.handoff import HandOffAtOnce
 from engine.stream.offsets import log_end_offsets
 
 __all__ = ["EngineTransport"]
@@ -57,7 +58,8 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return {tp: max(reported.get(tp, 0), true_ends.get(tp, 0)) for tp in partitions}
 
 
-class _Consumer(faust_aiokafka.Consumer):
+class _Consumer(HandOffAtOnce, faust_aiokafka.Consumer):
+    # HandOffAtOnce: each fetched record goes to the agents' channels without four tasks
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
