@@ -16,10 +16,11 @@ from engine.settings import TOPIC_ROLES, Settings, replace
 from engine.stream.bench.data import KV
 from engine.stream.broker import free_port
 from engine.stream.connection import client_options
+from engine.stream.offsets import log_end_offsets
 
 __all__ = [
     "FETCH_WAIT_MS", "assign_all", "bench_settings", "create_topic", "group_less_consumer",
-    "produce",
+    "produce", "records_held", "topic_names",
 ]
 
 FETCH_WAIT_MS = 10  # the bench's own consumers
@@ -73,3 +74,34 @@ def group_less_consumer(settings: Settings) -> AIOKafkaConsumer:
                             enable_auto_commit=False, auto_offset_reset="earliest",
                             fetch_max_wait_ms=FETCH_WAIT_MS)
 
+
+
+async def topic_names(settings: Settings) -> set[str]:
+    """Every topic on the broker (a metadata request for all of them: creates nothing)."""
+    consumer = group_less_consumer(settings)
+    await consumer.start()
+    try:
+        names: set[str] = await consumer.topics()
+        return names
+    finally:
+        await consumer.stop()
+
+
+async def records_held(settings: Settings, topics: Iterable[str]) -> dict[str, int]:
+    """How many records each topic holds: the sum of its partitions' log ends.
+
+    The true log ends (:func:`~engine.stream.offsets.log_end_offsets`), which
+    Tansu's ListOffsets understates after multi-record batches.
+    """
+    consumer = group_less_consumer(settings)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = {topic: [TopicPartition(topic, p)
+                              for p in sorted(consumer.partitions_for_topic(topic) or ())]
+                      for topic in topics}
+    finally:
+        await consumer.stop()
+    ends = await log_end_offsets(client_options(settings),
+                                 [tp for tps in partitions.values() for tp in tps])
+    return {topic: sum(ends.get(tp, 0) for tp in tps) for topic, tps in partitions.items()}

@@ -79,6 +79,10 @@ def print_report(results: dict[str, Any]) -> None:
                f"(c')/(b) = {ratios['engine_with_item_side_over_faust_consume_only']:.3f}")
     click.echo(f"  (b')/(b) = {ratios['faust_pass_through_over_consume_only']:.3f}   "
                f"(c)/(b') = {ratios['engine_over_faust_pass_through']:.3f}")
+    if written := results.get("records_per_event"):
+        click.echo("  records the worker wrote per event: "
+                   + ", ".join(f"{topic} {share:.2f}" for topic, share in written.items() if share)
+                   + f"; in all {sum(written.values()):.2f}")
     click.echo("\nlatency: event sent -> its list consumed (ms)")
     click.echo(f"  {'rate/s':>7}{'sent':>7}{'seen':>8}{'p50':>8}{'p95':>8}{'p99':>8}"
                f"{'max':>8}{'computed p50':>13}{'p99':>8}{'worker CPU':>11}{'broker CPU':>11}"

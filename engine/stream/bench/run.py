@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,13 @@ from engine.settings import Settings
 from engine.stream.admin import create_topics
 from engine.stream.bench.ceilings import faust_consume_only, faust_pass_through, raw_ceiling
 from engine.stream.bench.data import BenchData, bench_data, repeated_events
-from engine.stream.bench.kafka import bench_settings, create_topic, produce
+from engine.stream.bench.kafka import (
+    bench_settings,
+    create_topic,
+    produce,
+    records_held,
+    topic_names,
+)
 from engine.stream.bench.latency import Floor, latency_steps
 from engine.stream.bench.pass_through import pass_through_process
 from engine.stream.bench.process import rss_mb
@@ -51,6 +58,7 @@ def run_bench(settings: Settings, *, events: int = 20000,
         with worker_process(bench, workdir / "worker.log") as proc:
             click.echo("(c) engine worker: starting, then consuming the same events ...")
             throughput.update(engine_throughput(bench, proc, events, timeout, broker.pid))
+            results["records_per_event"] = _records_per_event(bench, events)
             results["worker_rss_mb_after_throughput"] = rss_mb(proc.pid)
             source, sink = _floor_topics(bench)
             with pass_through_process(bench, source, sink, workdir / "pass-through") as floor:
@@ -68,6 +76,36 @@ def run_bench(settings: Settings, *, events: int = 20000,
     return results
 
 
+def _records_per_event(bench: Settings, events: int) -> dict[str, float]:
+    """Records the worker has written per event, by topic (the bench's prefix left out).
+
+    Counted once (c) has settled: every record the worker wrote for the
+    throughput run's events, on each topic it writes (lists, changelogs,
+    row increments, neighbour lists, dead letters, checkpoints).
+    """
+    prefix = f"{bench.app_id}-"
+    not_written = {bench.topic("clickstream"), bench.topic("catalog"), *_bench_topics(bench)}
+    written = written_by_worker(prefix, not_written, asyncio.run(topic_names(bench)))
+    held = asyncio.run(records_held(bench, written))
+    return {name.removeprefix(prefix): round(count / events, 3)
+            for name, count in sorted(held.items())}
+
+
+def written_by_worker(prefix: str, not_written: set[str], names: Iterable[str]) -> list[str]:
+    """The topics of ``names`` under ``prefix``, but ``not_written``, sorted.
+
+    >>> written_by_worker("b-", {"b-clickstream"}, ["b-clickstream", "b-lists", "other", "b-a"])
+    ['b-a', 'b-lists']
+    """
+    return sorted(name for name in names if name.startswith(prefix) and name not in not_written)
+
+
+def _bench_topics(bench: Settings) -> tuple[str, ...]:
+    """The topics the bench itself writes: the ceilings' outputs and the floor's."""
+    return (f"{bench.app_id}-raw-out", f"{bench.app_id}-pass-through-out",
+            *_floor_topics(bench))
+
+
 def _floor_topics(bench: Settings) -> tuple[str, str]:
     """The source and sink topics of the latency floor's pass-through."""
     return f"{bench.app_id}-floor-in", f"{bench.app_id}-floor-out"
@@ -75,8 +113,7 @@ def _floor_topics(bench: Settings) -> tuple[str, str]:
 
 def _prepare(bench: Settings, data: BenchData, events: int) -> None:
     asyncio.run(create_topics(bench))
-    for topic in (f"{bench.app_id}-raw-out", f"{bench.app_id}-pass-through-out",
-                  *_floor_topics(bench)):
+    for topic in _bench_topics(bench):
         asyncio.run(create_topic(bench, topic))
     items = asyncio.run(produce(bench, bench.topic("catalog"), data.catalog))
     produced = asyncio.run(produce(bench, bench.topic("clickstream"),
