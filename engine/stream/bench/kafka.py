@@ -75,7 +75,6 @@ def group_less_consumer(settings: Settings) -> AIOKafkaConsumer:
                             fetch_max_wait_ms=FETCH_WAIT_MS)
 
 
-
 async def topic_names(settings: Settings) -> set[str]:
     """Every topic on the broker (a metadata request for all of them: creates nothing)."""
     consumer = group_less_consumer(settings)
