@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine.settings import Settings, load_settings
 from engine.stream.bench.data import KV, bench_data, latency_events
-from engine.stream.bench.kafka import assign_all, bench_settings, create_topic
+from engine.stream.bench.kafka import assign_all_from_end, bench_settings, create_topic
 from engine.stream.bench.latency import Floor, floor_latency, send_paced
 from engine.stream.bench.pass_through import pass_through_process
 from engine.stream.bench.process import cpu_seconds
@@ -123,7 +123,7 @@ async def _read_along(settings: Settings, topic: str) -> None:
                                 fetch_max_wait_ms=settings.fetch_max_wait_ms)
     await consumer.start()
     try:
-        await consumer.seek_to_end(*await assign_all(consumer, topic))
+        await assign_all_from_end(consumer, topic)
         while True:
             await consumer.getmany(timeout_ms=1000)
     finally:

@@ -17,7 +17,7 @@ in mode's race: nothing else ran meanwhile. If it suspends, the rest of it
 from __future__ import annotations
 
 import types
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 from mode.services import WaitArgT, WaitResults
@@ -88,10 +88,4 @@ def _continued(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, N
         except StopIteration as finished:
             return finished.value
         return (yield from _continued(coro, yielded))
-    return (yield from _awaiting(coro))
-
-
-def _awaiting(coro: Coroutine[Any, Any, Any]) -> Generator[Any, None, Any]:
-    """``coro`` as a generator to delegate to: its next step is sent None, as a task does."""
-    awaitable: Awaitable[Any] = coro
-    return awaitable.__await__()
+    return (yield from coro.__await__())  # its next step is sent None, as a task does

@@ -19,8 +19,8 @@ from engine.stream.connection import client_options
 from engine.stream.offsets import log_end_offsets
 
 __all__ = [
-    "FETCH_WAIT_MS", "assign_all", "bench_settings", "create_topic", "group_less_consumer",
-    "produce", "records_held", "topic_names",
+    "FETCH_WAIT_MS", "assign_all", "assign_all_from_end", "bench_settings", "create_topic",
+    "group_less_consumer", "produce", "records_held", "topic_names",
 ]
 
 FETCH_WAIT_MS = 10  # the bench's own consumers
@@ -65,6 +65,16 @@ async def assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartit
     if not partitions:
         raise EngineError(f"topic {topic!r} has no partitions on the bench broker")
     consumer.assign(partitions)
+    return partitions
+
+
+async def assign_all_from_end(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """:func:`assign_all`, reading from each partition's end as it is now (resolved at once,
+    so that nothing sent afterwards is missed)."""
+    partitions = await assign_all(consumer, topic)
+    await consumer.seek_to_end(*partitions)
+    for tp in partitions:
+        await consumer.position(tp)
     return partitions
 
 

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine.settings import Settings
 from engine.stream.bench.data import KV, BenchData, latency_events
-from engine.stream.bench.kafka import assign_all, group_less_consumer
+from engine.stream.bench.kafka import assign_all_from_end, group_less_consumer
 from engine.stream.bench.process import cpu_seconds, rss_mb
 from engine.stream.bench.worker import collector_pauses, done_count, wait_done
 from engine.stream.child_worker import wait_settled
@@ -149,10 +149,7 @@ async def _latency_step(settings: Settings, events: list[KV], rate: int, *, sour
     await consumer.start()
     await producer.start()
     try:
-        partitions = await assign_all(consumer, sink)
-        await consumer.seek_to_end(*partitions)
-        for tp in partitions:  # resolve the end now, before anything is sent
-            await consumer.position(tp)
+        await assign_all_from_end(consumer, sink)  # before anything is sent
         sending = asyncio.create_task(send_paced(producer, source, events, rate, lists.sent))
         await _match_lists(consumer, sending, lists, finished, drain)
         elapsed = await sending

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine.settings import Settings, replace
 from engine.stream.bench.children import child_process, wait_for_file
-from engine.stream.bench.kafka import assign_all
+from engine.stream.bench.kafka import assign_all_from_end
 from engine.stream.connection import client_options
 
 __all__ = ["pass_through_main", "pass_through_process"]
@@ -76,10 +76,7 @@ async def _pass_through(config: dict[str, Any]) -> None:
     await consumer.start()
     await producer.start()
     try:
-        partitions = await assign_all(consumer, config["source"])
-        await consumer.seek_to_end(*partitions)
-        for tp in partitions:  # resolve the ends now, before anything is sent
-            await consumer.position(tp)
+        await assign_all_from_end(consumer, config["source"])  # before anything is sent
         await asyncio.to_thread(Path(config["ready"]).write_text, "reading\n")
         sink = config["sink"]
         while True:
