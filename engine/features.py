@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import binascii
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from engine.ranking import Pool
 from engine.world import World
 
 __all__ = ["FEATURES", "Row", "candidate_features", "feature_rows", "feature_table", "pack_rows",
-           "unpack_rows"]
+           "take_rows", "unpack_rows"]
 
 Row = tuple[float, ...]  # one candidate's features, in the order of FEATURES
 
@@ -167,6 +168,46 @@ def unpack_rows(packed: str) -> np.ndarray:
     table = np.zeros(cells)
     table[present] = _rounded(kept) if head[0] == "f" else kept
     return table.reshape(int(count), int(width))
+
+
+def take_rows(packed: str, indices: Sequence[int]) -> str:
+    """``pack_rows(unpack_rows(packed)[indices])``, the same string, without decoding the values.
+
+    A remembered list keeps only its shown rows once a newer list is in force
+    (:func:`engine.feedback.remember`), after every list published: here the
+    bits of the chosen rows are moved and their four-byte values copied,
+    where unpacking and packing again takes a dozen numpy calls. Rows kept
+    in eight bytes (rare) are unpacked and packed again: fewer of them may fit
+    in four. ValueError if ``packed`` is malformed.
+
+    >>> table = np.array([[0.0, 0.5, 2.0], [1.0, 0.0, 0.0], [0.25, 0.0, 3.0]])
+    >>> take_rows(pack_rows(table), [2, 0]) == pack_rows(table[[2, 0]])
+    True
+    """
+    head, colon, body = packed.partition(":")
+    count, _x, width = head[1:].partition("x")
+    if head[:1] != "f" or not colon or not (count.isdigit() and width.isdigit()):
+        return pack_rows(unpack_rows(packed)[list(indices)])
+    rows, columns = int(count), int(width)
+    data = binascii.a2b_base64(body, strict_mode=True)
+    flags = (rows * columns + 7) // 8
+    bits = int.from_bytes(data[:flags], "big")  # np.packbits: the first cell is the top bit
+    mask = (1 << columns) - 1
+    shift = flags * 8 - columns  # of the first row's bits
+    row_bits = [(bits >> (shift - row * columns)) & mask for row in range(rows)]
+    starts = list(itertools.accumulate((4 * b.bit_count() for b in row_bits), initial=0))
+    values = data[flags:]
+    if len(data) < flags or starts[-1] != len(values):
+        raise ValueError(f"packed feature rows of the wrong size: {head}")
+    taken = 0
+    for index in indices:
+        taken = taken << columns | row_bits[index]
+    kept = len(indices) * columns
+    taken_flags = (kept + 7) // 8
+    packed_bits = (taken << (taken_flags * 8 - kept)).to_bytes(taken_flags, "big")
+    chosen = b"".join([values[starts[index]:starts[index + 1]] for index in indices])
+    encoded = binascii.b2a_base64(packed_bits + chosen, newline=False).decode("ascii")
+    return f"f{len(indices)}x{columns}:{encoded}"
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from engine.events import Event
-from engine.features import pack_rows, unpack_rows
+from engine.features import pack_rows, take_rows, unpack_rows
 from engine.profiles import Profile
 
 __all__ = ["Example", "Reaction", "react", "remember", "remembered_rows", "served_record"]
@@ -109,11 +109,21 @@ def _compact(record: dict[str, Any]) -> dict[str, Any]:
     shown = record["shown"]
     if len(shown) == len(record["items"]) and record["compare"] is None:
         return record
-    rows = remembered_rows(record)
     return {**record, "items": tuple(record["items"][i] for i in shown),
-            "rows": pack_rows(np.asarray(rows)[list(shown)]) if rows is not None and shown
-            else None,
+            "rows": _shown_rows(record) if shown else None,
             "shown": tuple(range(len(shown))), "compare": None}
+
+
+def _shown_rows(record: dict[str, Any]) -> str | None:
+    """The packed rows of a remembered list's shown items, in the order shown."""
+    rows, shown = record["rows"], record["shown"]
+    if isinstance(rows, str) and rows[1:].startswith(f"{len(record['items'])}x"):
+        try:
+            return take_rows(rows, shown)
+        except ValueError:
+            return None  # unreadable, as remembered_rows finds it
+    table = remembered_rows(record)
+    return pack_rows(np.asarray(table)[list(shown)]) if table is not None else None
 
 
 def remember(profile: Profile, record: dict[str, Any], keep: int) -> Profile:

@@ -17,6 +17,7 @@ from engine.features import (
     feature_rows,
     feature_table,
     pack_rows,
+    take_rows,
     unpack_rows,
 )
 from engine.profiles import Profile
@@ -89,6 +90,26 @@ def test_packed_rows_take_less_room_than_json_numbers() -> None:
     table = np.round(rng.random((20, len(FEATURES))), 4)
     table[rng.random(table.shape) < 0.5] = 0.0
     assert len(pack_rows(table)) < 0.75 * len(orjson.dumps(table.tolist()))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_taking_rows_from_packed_rows_packs_just_those_rows(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    count, width = int(rng.integers(1, 30)), int(rng.integers(1, 30))
+    table = np.round(rng.uniform(-50.0, 50.0, (count, width)), 4)
+    table[rng.random(table.shape) < rng.random()] = 0.0
+    if seed % 4 == 0:  # a value four bytes cannot give back exactly: kept in eight
+        table[0, 0] = 1 / 3
+    indices = [int(i) for i in rng.choice(count, int(rng.integers(0, count + 1)), replace=False)]
+    packed = pack_rows(table)
+    assert take_rows(packed, indices) == pack_rows(table[indices])
+    assert np.array_equal(unpack_rows(take_rows(packed, indices)), table[indices])
+
+
+@pytest.mark.parametrize("packed", ["f2x3:", "f2x3:AAAA", "f1x1:@@@@", "rows"])
+def test_taking_rows_from_what_is_not_packed_rows_is_a_value_error(packed: str) -> None:
+    with pytest.raises(ValueError):
+        take_rows(packed, [0])
 
 
 @pytest.mark.parametrize("packed", ["", "rows", "x2x3:AAAA", "f2x3:", "f2x3:AAAA", "f2:AA",
