@@ -144,19 +144,22 @@ async def on_item_pairs_batch(rt: Runtime, messages: list[Any]) -> None:
     for item_id in skipped - changed.keys():
         if (row := rt.item_rows.get(item_id)) is not None:
             await _publish_summary(rt, row)
-    for item_id, row in changed.items():
+    for item_id, row in changed.items():  # all staged before any await: a commit covers them
         partition = item_partition(item_id, rt.settings.partitions)
-        await rt.store(rt.item_rows, item_id, row, partition)
-        await _publish_summary(rt, row)
+        rt.stage_row(item_id, row, partition)
         rt.items.touch(item_id, partition)
+    for row in changed.values():
+        await _publish_summary(rt, row)
     rt.stats.inc("item_rows_updated", len(changed))
     await _evict_items(rt)
+    if rt.item_side_full():
+        await rt.flush_item_side()
 
 
 async def _evict_items(rt: Runtime) -> None:
     """Keep within ENGINE_MAX_ITEMS: drop the least recently updated rows, everywhere."""
     for evicted, partition in rt.items.evictions():
-        await rt.store(rt.item_rows, evicted, None, partition)
+        rt.stage_row(evicted, None, partition)
         await rt.send("item-neighbours", evicted.encode(), None)  # every World forgets it
         rt.stats.inc("items_evicted")
 
@@ -272,6 +275,7 @@ def _follow_assignment(app: EngineApp, rt: Runtime, continuity: InputContinuity)
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         await rt.flush_user_side()  # the next owner recovers the profiles from the changelog
+        await rt.flush_item_side()  # ... and the item rows
         continuity.forget((tp.topic, tp.partition) for tp in revoked)
         rt.users.drop_partitions(tp.partition for tp in revoked if tp.topic == clickstream)
         rt.items.drop_partitions(tp.partition for tp in revoked if tp.topic == item_pairs)

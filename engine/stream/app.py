@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +75,10 @@ class Runtime:
     increments: IncrementBuffer = field(init=False)
     #: profiles changed since the last flush: stored id -> partition (see ``stage_profile``)
     staged_profiles: dict[str, int] = field(init=False, default_factory=dict)
+    #: item rows changed since the last commit: item id -> partition (see ``stage_row``)
+    staged_rows: dict[str, int] = field(init=False, default_factory=dict)
     _flushing: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    _flushing_rows: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         async def send_increments(partition: int, value: bytes) -> None:
@@ -101,21 +104,16 @@ class Runtime:
         delivery = await self.producer.send(topic, key, value, partition, None, None)
         delivery.add_done_callback(self._check_delivery)
 
-    async def store(self, table: Any, key: str, value: Any | None, partition: int) -> None:
-        """Set (``value``) or delete (None) a table key, with its changelog record.
-
-        Not ``table[key] = value``: Faust queues that changelog record in its
-        own producer buffer, whose flush before a commit gives up after 0.1 s
-        with records still queued, so a commit can overtake the state it
-        covers and a crash then loses that state for good (seen in
-        kill -9 tests). Here the record is in aiokafka's buffer before the
-        event is acknowledged. Same partition, key and value bytes as Faust's.
-        """
-        _set(table, key, value)
-        await self._send_changelog(table, key, _payload(value), partition)
-
     async def _send_changelog(self, table: Any, key: str, payload: bytes | None,
                               partition: int) -> None:
+        """A table key's changelog record, in aiokafka's buffer when this returns.
+
+        Not Faust's own (``table[key] = value``): Faust queues that record in
+        its own producer buffer, whose flush before a commit gives up after
+        0.1 s with records still queued, so a commit can overtake the state it
+        covers and a crash then loses that state for good (seen in kill -9
+        tests). Same partition, key and value bytes as Faust's.
+        """
         await self.send_to(table.changelog_topic.get_topic_name(), key.encode(), payload,
                            partition)
 
@@ -131,6 +129,29 @@ class Runtime:
         _set(self.profiles, key, profile)
         self.staged_profiles[key] = partition
 
+    def stage_row(self, key: str, row: Any | None, partition: int) -> None:
+        """Set (or delete) an item row now; its changelog record goes with the next
+        :meth:`flush_item_side`, before the offsets of the increments it applied are
+        committed.
+
+        A row that batches change again and again between two commits makes one
+        changelog record. Its neighbour list is published with every batch all
+        the same (lists stay fresh). A worker that dies before the flush has not
+        committed those increments either: they are read and applied again.
+        """
+        _set(self.item_rows, key, row)
+        self.staged_rows[key] = partition
+
+    def item_side_full(self) -> bool:
+        return len(self.staged_rows) >= _STAGED_ROWS_MAX
+
+    async def flush_item_side(self) -> None:
+        """Hand the staged item rows to the producer: before every offset commit, when
+        partitions are revoked, and when too many are staged."""
+        async with self._flushing_rows:
+            staged, self.staged_rows = self.staged_rows, {}
+            await self._send_staged(self.item_rows, staged, self.staged_rows)
+
     def user_side_full(self) -> bool:
         return self.increments.full() or len(self.staged_profiles) >= _STAGED_PROFILES_MAX
 
@@ -144,19 +165,28 @@ class Runtime:
         """
         async with self._flushing:
             staged, self.staged_profiles = self.staged_profiles, {}
-            profiles = self.profiles.data
-            encoded = [(key, partition, _payload(profiles.get(key)))
-                       for key, partition in staged.items()]
-            sent = 0
-            try:
-                await self.increments.flush()
-                for key, partition, payload in encoded:
-                    await self._send_changelog(self.profiles, key, payload, partition)
-                    sent += 1
-            except BaseException:
-                for key, partition, _unsent in encoded[sent:]:  # sent with the next flush
-                    self.staged_profiles.setdefault(key, partition)
-                raise
+            await self._send_staged(self.profiles, staged, self.staged_profiles,
+                                    first=self.increments.flush)
+
+    async def _send_staged(self, table: Any, staged: dict[str, int], restage: dict[str, int],
+                           first: Callable[[], Awaitable[None]] | None = None) -> None:
+        """The changelog records of ``table``'s ``staged`` keys, as their values are now
+        (``first``: what to send before them). What is not sent goes back to ``restage``,
+        for the next flush."""
+        values = table.data
+        encoded = [(key, partition, _payload(values.get(key)))
+                   for key, partition in staged.items()]
+        sent = 0
+        try:
+            if first is not None:
+                await first()
+            for key, partition, payload in encoded:
+                await self._send_changelog(table, key, payload, partition)
+                sent += 1
+        except BaseException:
+            for key, partition, _unsent in encoded[sent:]:  # sent with the next flush
+                restage.setdefault(key, partition)
+            raise
 
     def _check_delivery(self, delivery: asyncio.Future[Any]) -> None:
         if not delivery.cancelled() and delivery.exception() is not None:
@@ -166,6 +196,8 @@ class Runtime:
 
 #: Staged profiles that make the clickstream agent flush at once (see Runtime.stage_profile).
 _STAGED_PROFILES_MAX = 500
+#: Staged item rows that make the item-rows agent flush at once (see Runtime.stage_row).
+_STAGED_ROWS_MAX = 5000
 
 
 def _set(table: Any, key: str, value: Any | None) -> None:

@@ -64,12 +64,13 @@ class _Consumer(HandOffAtOnce, faust_aiokafka.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def commit(self, *args: Any, **kwargs: Any) -> bool:
-        # Row increments and profiles the clickstream agent buffers must be in the
-        # producer before the offsets of their events are committed (Faust flushes
-        # the producer next, then commits).
+        # Row increments and profiles the clickstream agent buffers, and item rows the
+        # item-rows agent stages, must be in the producer before the offsets of their
+        # records are committed (Faust flushes the producer next, then commits).
         runtime = getattr(self.app, "engine", None)
         if runtime is not None:
             await runtime.flush_user_side()
+            await runtime.flush_item_side()
         committed: bool = await super().commit(*args, **kwargs)
         return committed
 
