@@ -287,6 +287,8 @@ def assign_variant(user_id: str, variants: tuple[Variant, ...]) -> str:
     >>> assign_variant("u42", (Variant("learned", 1.0),))
     'learned'
     """
+    if len(variants) == 1:  # the default: no bucket to draw (one list hashed less each time)
+        return variants[0].name
     digest = hashlib.blake2b(user_id.encode(), digest_size=8).digest()
     point = int.from_bytes(digest, "big") / 2**64 * sum(v.weight for v in variants)
     for variant in variants:
