@@ -8,6 +8,8 @@ clickstream side sent to item-pairs (``test_engagers_stream.deliver``).
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import orjson
 from test_clickstream_agent import Worker, event, run
 from test_engagers_stream import deliver
@@ -64,3 +66,15 @@ def test_a_row_evicted_before_the_flush_leaves_a_tombstone_in_its_changelog() ->
         assert {item.encode() for item in w.rt.item_rows.data} <= written
 
     run(scenario, max_items=3)
+
+
+def test_a_batch_that_stages_more_rows_than_the_bound_sends_them_at_once() -> None:
+    async def scenario(w: Worker) -> None:
+        for n, item in enumerate("abcd"):
+            await w.put(event(event_id=f"e{n}", item_id=item, ts=1700000000.0 + n), key=b"u1")
+        with patch("engine.stream.app._STAGED_ROWS_MAX", 3):
+            await deliver(w)  # four rows changed: more than three staged
+        assert w.rt.staged_rows == {}
+        assert {key for key, _value in changelog(w)} == {b"a", b"b", b"c", b"d"}
+
+    run(scenario)
