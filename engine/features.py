@@ -178,7 +178,8 @@ def take_rows(packed: str, indices: Sequence[int]) -> str:
     bits of the chosen rows are moved and their four-byte values copied,
     where unpacking and packing again takes a dozen numpy calls. Rows kept
     in eight bytes (rare) are unpacked and packed again: fewer of them may fit
-    in four. ValueError if ``packed`` is malformed.
+    in four. ValueError if ``packed`` is malformed; IndexError for an index
+    outside ``range(count)``.
 
     >>> table = np.array([[0.0, 0.5, 2.0], [1.0, 0.0, 0.0], [0.25, 0.0, 3.0]])
     >>> take_rows(pack_rows(table), [2, 0]) == pack_rows(table[[2, 0]])
@@ -199,6 +200,8 @@ def take_rows(packed: str, indices: Sequence[int]) -> str:
     values = data[flags:]
     if len(data) < flags or starts[-1] != len(values):
         raise ValueError(f"packed feature rows of the wrong size: {head}")
+    if not all(0 <= index < rows for index in indices):
+        raise IndexError(f"rows {list(indices)} of {rows}")
     taken = 0
     for index in indices:
         taken = taken << columns | row_bits[index]

@@ -106,6 +106,13 @@ def test_taking_rows_from_packed_rows_packs_just_those_rows(seed: int) -> None:
     assert np.array_equal(unpack_rows(take_rows(packed, indices)), table[indices])
 
 
+def test_taking_a_row_a_table_does_not_have_is_an_index_error() -> None:
+    packed = pack_rows(np.array([[1.0, 0.0], [0.0, 2.0]]))
+    for indices in ([2], [-1], [0, 5]):
+        with pytest.raises(IndexError):
+            take_rows(packed, indices)
+
+
 @pytest.mark.parametrize("packed", ["f2x3:", "f2x3:AAAA", "f1x1:@@@@", "rows"])
 def test_taking_rows_from_what_is_not_packed_rows_is_a_value_error(packed: str) -> None:
     with pytest.raises(ValueError):
