@@ -188,7 +188,9 @@ def take_rows(packed: str, indices: Sequence[int]) -> str:
     head, colon, body = packed.partition(":")
     count, _x, width = head[1:].partition("x")
     if head[:1] != "f" or not colon or not (count.isdigit() and width.isdigit()):
-        return pack_rows(unpack_rows(packed)[list(indices)])
+        table = unpack_rows(packed)
+        _check_rows(indices, len(table))
+        return pack_rows(table[list(indices)])
     rows, columns = int(count), int(width)
     data = binascii.a2b_base64(body, strict_mode=True)
     flags = (rows * columns + 7) // 8
@@ -200,8 +202,7 @@ def take_rows(packed: str, indices: Sequence[int]) -> str:
     values = data[flags:]
     if len(data) < flags or starts[-1] != len(values):
         raise ValueError(f"packed feature rows of the wrong size: {head}")
-    if not all(0 <= index < rows for index in indices):
-        raise IndexError(f"rows {list(indices)} of {rows}")
+    _check_rows(indices, rows)
     taken = 0
     for index in indices:
         taken = taken << columns | row_bits[index]
@@ -211,6 +212,12 @@ def take_rows(packed: str, indices: Sequence[int]) -> str:
     chosen = b"".join([values[starts[index]:starts[index + 1]] for index in indices])
     encoded = binascii.b2a_base64(packed_bits + chosen, newline=False).decode("ascii")
     return f"f{len(indices)}x{columns}:{encoded}"
+
+
+def _check_rows(indices: Sequence[int], rows: int) -> None:
+    """IndexError unless every index is one of ``range(rows)`` (numpy would take -1 too)."""
+    if not all(0 <= index < rows for index in indices):
+        raise IndexError(f"rows {list(indices)} of {rows}")
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:

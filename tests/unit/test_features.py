@@ -106,8 +106,9 @@ def test_taking_rows_from_packed_rows_packs_just_those_rows(seed: int) -> None:
     assert np.array_equal(unpack_rows(take_rows(packed, indices)), table[indices])
 
 
-def test_taking_a_row_a_table_does_not_have_is_an_index_error() -> None:
-    packed = pack_rows(np.array([[1.0, 0.0], [0.0, 2.0]]))
+@pytest.mark.parametrize("corner", [0.0, 1 / 3])  # 1/3: kept in eight bytes, another path
+def test_taking_a_row_a_table_does_not_have_is_an_index_error(corner: float) -> None:
+    packed = pack_rows(np.array([[1.0, corner], [0.0, 2.0]]))
     for indices in ([2], [-1], [0, 5]):
         with pytest.raises(IndexError):
             take_rows(packed, indices)
